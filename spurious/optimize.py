@@ -1,0 +1,354 @@
+"""Multistart gradient descent: thousands of independent runs as one compiled JAX program.
+
+Runs live in a fixed-size pool of slots. The pool advances `sync_steps` gradient steps at a time in
+a compiled loop in which every slot applies its own stop rule; between syncs the host harvests the
+slots that stopped and refills them with new starts, so finished runs cost no further work
+(compaction), and shrinks the pool to a smaller power of two once no starts are left. Memory is
+bounded by the pool, so any number of runs works.
+
+Run r always starts from `problem.init(fold_in(PRNGKey(seed), r))`, whatever the pool size or the
+chunk of runs it is computed in, so any subset of runs can be recomputed exactly.
+
+Optional Newton switch: a run whose gradient is small and whose Hessian is positive definite is
+finished by Newton's method (the point is then in a strongly convex basin, where gradient descent
+would converge to the same minimizer, only slowly); see `GradientDescent.newton_switch`.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from . import _jax
+from .errors import SpuriousError
+from .problems.base import Problem
+
+STOP_NORMS = ("frobenius", "max_neuron_2pi")
+CONVERGED, NOT_CONVERGED, DIVERGED = "converged", "not_converged", "diverged"
+
+
+@dataclass(frozen=True)
+class GradientDescent:
+    """Plain gradient descent with the Safran-Shamir (2018) protocol as the default.
+
+    step: step size; grad_tol: stop once the stop norm of the gradient is <= grad_tol;
+    stop_norm: 'max_neuron_2pi' = max_i ||2 pi grad_{w_i} F|| (the 2018 code's measure) or
+    'frobenius' = ||grad F||_F; divergence_threshold: a gradient norm above it restarts the run
+    from its start with the step halved (at most max_halvings times, then 'diverged');
+    max_steps: a run still moving after this many steps is 'not_converged'.
+    newton_switch: once a run's stop norm is below this value, try Newton's method; it finishes
+    the run only if the Hessian is positive definite throughout and Newton converges within
+    `newton_radius` of the current point (None: pure gradient descent, as in the papers).
+    pool, sync_steps: engine sizes (slots advanced together, steps between host checks).
+    """
+
+    step: float = 0.1
+    grad_tol: float = 1e-9
+    stop_norm: str = "max_neuron_2pi"
+    max_steps: int = 1_000_000
+    divergence_threshold: float = 1e4
+    max_halvings: int = 30
+    newton_switch: float | None = 1e-4
+    newton_radius: float = 1e-2
+    pool: int = 1024
+    sync_steps: int = 250
+
+    def __post_init__(self):
+        positive = {"step": self.step, "grad_tol": self.grad_tol, "divergence_threshold": self.divergence_threshold,
+                    "newton_radius": self.newton_radius}
+        for name, value in positive.items():
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+                raise SpuriousError(f"{name} must be a positive finite number, got {value!r}")
+        for name in ("max_steps", "pool", "sync_steps"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise SpuriousError(f"{name} must be a positive integer, got {value!r}")
+        if self.stop_norm not in STOP_NORMS:
+            raise SpuriousError(f"unknown stop_norm {self.stop_norm!r}: choose one of {', '.join(STOP_NORMS)}")
+        if self.newton_switch is not None and not (math.isfinite(self.newton_switch) and self.newton_switch > 0):
+            raise SpuriousError(f"newton_switch must be positive or None, got {self.newton_switch!r}")
+
+    @staticmethod
+    def safran_shamir_2018(**overrides) -> "GradientDescent":
+        """Step 0.1, stop at max_i ||2 pi grad_i|| <= 1e-9, restart with half the step above 1e4."""
+        return GradientDescent(**overrides)
+
+    @staticmethod
+    def safran_yehudai_shamir_2021(teacher: int, **overrides) -> "GradientDescent":
+        """Step 5/k, stop at ||grad F||_F <= 1e-12."""
+        settings = dict(step=5.0 / teacher, grad_tol=1e-12, stop_norm="frobenius")
+        settings.update(overrides)
+        return GradientDescent(**settings)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    """Where each run stopped. Arrays are indexed like `run` (global run indices)."""
+
+    run: np.ndarray
+    params: np.ndarray
+    loss: np.ndarray
+    grad_norm: np.ndarray  # in the optimizer's stop norm
+    steps: np.ndarray
+    halvings: np.ndarray
+    newton: np.ndarray  # bool: finished by the Newton switch
+    status: np.ndarray  # 'converged' | 'not_converged' | 'diverged'
+    seed: int
+    optimizer: GradientDescent
+    seconds: float
+    device: str = "cpu"
+
+    def __len__(self) -> int:
+        return len(self.run)
+
+
+def stop_norm_fn(name: str) -> Callable:
+    if name == "frobenius":
+        return lambda g: jnp.sqrt(jnp.sum(g * g))
+    return lambda g: 2.0 * math.pi * jnp.max(jnp.sqrt(jnp.sum(g.reshape(g.shape[0], -1) ** 2, axis=-1)))
+
+
+def run_keys(seed: int, runs: np.ndarray) -> jax.Array:
+    base = jax.random.PRNGKey(seed)
+    return jax.vmap(lambda r: jax.random.fold_in(base, r))(jnp.asarray(runs, dtype=jnp.uint32))
+
+
+def starts(problem: Problem, seed: int, runs) -> np.ndarray:
+    """The starting points of the given run indices (deterministic in seed and run index)."""
+    runs = np.asarray(runs, dtype=np.int64)
+    return np.asarray(_compiled(problem, "init")(run_keys(seed, runs)))
+
+
+def _compiled(problem: Problem, what: str, *static):
+    """Per-problem cache of jitted, vmapped kernels (problems hold arrays, so they are not hashable)."""
+    cache = problem.__dict__.setdefault("_spurious_kernels", {})
+    key = (what, *static)
+    if key not in cache:
+        cache[key] = _build(problem, what, *static)
+    return cache[key]
+
+
+def _build(problem: Problem, what: str, *static):
+    if what == "init":
+        return jax.jit(jax.vmap(problem.init))
+    if what == "loss":
+        return jax.jit(jax.vmap(problem.loss))
+    if what == "advance":
+        settings, steps_per_call = static
+        return _advance_kernel(problem, settings, steps_per_call)
+    if what == "newton":
+        iterations, stop_norm = static
+        return _newton_kernel(problem, iterations, stop_norm_fn(stop_norm))
+    raise KeyError(what)
+
+
+def _advance_kernel(problem: Problem, settings: GradientDescent, steps_per_call: int):
+    norm = stop_norm_fn(settings.stop_norm)
+    batched_grad = jax.vmap(problem.grad)
+    batched_norm = jax.vmap(norm)
+    expand = (slice(None),) + (None,) * len(problem.shape)
+
+    def body(carry):
+        i, params, start, step, steps, halvings, done, gnorm = carry
+        grads = batched_grad(params)
+        gnorm = batched_norm(grads)
+        converged = gnorm <= settings.grad_tol
+        blown_up = ~jnp.isfinite(gnorm) | (gnorm > settings.divergence_threshold)
+        active = ~done & ~converged & (steps < settings.max_steps) & (halvings <= settings.max_halvings)
+        restart = active & blown_up
+        move = active & ~blown_up
+        params = jnp.where(move[expand], params - step[expand] * grads,
+                           jnp.where(restart[expand], start, params))
+        step = jnp.where(restart, 0.5 * step, step)
+        halvings = halvings + restart
+        steps = steps + move
+        done = done | converged
+        return i + 1, params, start, step, steps, halvings, done, gnorm
+
+    def cond(carry):
+        i, _, _, _, steps, halvings, done, _ = carry
+        live = ~done & (steps < settings.max_steps) & (halvings <= settings.max_halvings)
+        return (i < steps_per_call) & jnp.any(live)
+
+    @jax.jit
+    def advance(params, start, step, steps, halvings, done, gnorm):
+        carry = (0, params, start, step, steps, halvings, done, gnorm)
+        _, params, _, step, steps, halvings, done, gnorm = jax.lax.while_loop(cond, body, carry)
+        return params, step, steps, halvings, done, gnorm
+
+    return advance
+
+
+def _newton_kernel(problem: Problem, iterations: int, norm):
+    """Batched chord-Newton: one Hessian and Cholesky factor at the start, then `iterations`
+    steps x <- x - H(x0)^{-1} grad F(x). A failed factorization (Hessian not positive definite)
+    leaves the point unchanged and reports pd = False."""
+    size = problem.size
+    shape = problem.shape
+
+    def one(params):
+        factor = jnp.linalg.cholesky(problem.hessian(params))
+        pd = jnp.all(jnp.isfinite(factor))
+        factor = jnp.where(pd, factor, jnp.eye(size))
+
+        def body(i, carry):
+            x, moved = carry
+            delta = jax.scipy.linalg.cho_solve((factor, True), problem.grad(x).reshape(size))
+            delta = jnp.where(pd, delta, 0.0)
+            return x - delta.reshape(shape), moved + jnp.sqrt(jnp.sum(delta * delta))
+
+        x, moved = jax.lax.fori_loop(0, iterations, body, (params, jnp.array(0.0)))
+        return x, pd, moved, norm(problem.grad(x))
+
+    return jax.jit(jax.vmap(one))
+
+
+def chunked(fn, array: np.ndarray, chunk: int = 32):
+    """Apply a batched kernel in chunks of at most `chunk` (padded to a power of two, so few
+    distinct sizes are compiled, and memory stays bounded)."""
+    chunk = min(chunk, _bucket(len(array), chunk, smallest=1))
+    outs = []
+    for lo in range(0, len(array), chunk):
+        part = array[lo: lo + chunk]
+        padded = np.concatenate([part, np.repeat(part[-1:], chunk - len(part), axis=0)])
+        result = fn(jnp.asarray(padded))
+        outs.append(jax.tree_util.tree_map(lambda a: np.asarray(a)[: len(part)], result))
+    return jax.tree_util.tree_map(lambda *parts: np.concatenate(parts), *outs)
+
+
+def _bucket(count: int, pool: int, smallest: int = 8) -> int:
+    """Smallest power of two >= count (at least `smallest`, at most pool): few compiled sizes."""
+    size = smallest
+    while size < count:
+        size *= 2
+    return min(size, pool)
+
+
+def multistart(
+    problem: Problem,
+    runs: int,
+    seed: int = 0,
+    optimizer: GradientDescent | None = None,
+    device: str = "auto",
+    first_run: int = 0,
+    progress: Callable[[int, int], None] | None = None,
+) -> Endpoints:
+    """Optimize `runs` random starts (run indices first_run .. first_run+runs-1) to their endpoints."""
+    settings = optimizer or GradientDescent()
+    if isinstance(runs, bool) or not isinstance(runs, (int, np.integer)) or runs < 1:
+        raise SpuriousError(f"runs must be a positive integer, got {runs!r}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise SpuriousError(f"seed must be a non-negative integer, got {seed!r}")
+    jax_device = _jax.resolve_device(device)
+    started = time.perf_counter()
+    with jax.default_device(jax_device):
+        result = _multistart(problem, int(runs), int(seed), settings, int(first_run), progress)
+    return Endpoints(**result, seed=int(seed), optimizer=settings, seconds=time.perf_counter() - started,
+                     device=jax_device.platform)
+
+
+def _multistart(problem, runs, seed, settings, first_run, progress):
+    shape = problem.shape
+    run_ids = np.arange(first_run, first_run + runs, dtype=np.int64)
+    out_params = np.zeros((runs, *shape))
+    out_gnorm = np.full(runs, np.inf)
+    out_steps = np.zeros(runs, dtype=np.int64)
+    out_halvings = np.zeros(runs, dtype=np.int64)
+    out_newton = np.zeros(runs, dtype=bool)
+    out_status = np.empty(runs, dtype=object)
+
+    pool = _bucket(runs, settings.pool)
+    slot_run = np.full(pool, -1, dtype=np.int64)  # position in this call's run list, -1 = empty
+    params = np.zeros((pool, *shape))
+    start = np.zeros((pool, *shape))
+    step = np.full(pool, settings.step)
+    steps = np.zeros(pool, dtype=np.int64)
+    halvings = np.zeros(pool, dtype=np.int64)
+    done = np.ones(pool, dtype=bool)
+    gnorm = np.full(pool, np.inf)
+    newton_tried_at = np.full(pool, np.inf)
+    next_run, finished = 0, 0
+    newton_iterations = 10
+
+    def refill(slots):
+        nonlocal next_run
+        take = slots[: max(0, min(len(slots), runs - next_run))]
+        if len(take):
+            fresh = starts(problem, seed, run_ids[next_run: next_run + len(take)])
+            params[take] = fresh
+            start[take] = fresh
+            slot_run[take] = np.arange(next_run, next_run + len(take))
+            step[take] = settings.step
+            steps[take] = 0
+            halvings[take] = 0
+            done[take] = False
+            gnorm[take] = np.inf
+            newton_tried_at[take] = np.inf
+            next_run += len(take)
+
+    def harvest(slots, status, by_newton=False):
+        nonlocal finished
+        for slot in slots:
+            r = slot_run[slot]
+            out_params[r] = params[slot]
+            out_gnorm[r] = gnorm[slot]
+            out_steps[r] = steps[slot]
+            out_halvings[r] = halvings[slot]
+            out_newton[r] = by_newton
+            out_status[r] = status
+            slot_run[slot] = -1
+            done[slot] = True
+        finished += len(slots)
+
+    refill(np.arange(pool))
+    while finished < runs:
+        advance = _compiled(problem, "advance", settings, settings.sync_steps)
+        result = advance(params, start, step, steps, halvings, done, gnorm)
+        params, step, steps, halvings, new_done, gnorm = (np.array(a) for a in result)
+        occupied = slot_run >= 0
+        converged = occupied & new_done
+        diverged = occupied & ~new_done & (halvings > settings.max_halvings)
+        exhausted = occupied & ~new_done & ~diverged & (steps >= settings.max_steps)
+        done = ~occupied | new_done
+        harvest(np.flatnonzero(converged), CONVERGED)
+        harvest(np.flatnonzero(diverged), DIVERGED)
+        harvest(np.flatnonzero(exhausted), NOT_CONVERGED)
+
+        if settings.newton_switch is not None:
+            live = slot_run >= 0
+            ready = np.flatnonzero(live & (gnorm <= settings.newton_switch) & (gnorm <= 0.1 * newton_tried_at))
+            if len(ready):
+                newton_tried_at[ready] = gnorm[ready]
+                newton = _compiled(problem, "newton", newton_iterations, settings.stop_norm)
+                x, pd, moved, final_norm = chunked(newton, params[ready])
+                accept = pd & np.isfinite(final_norm) & (final_norm <= settings.grad_tol) & (
+                    moved <= settings.newton_radius)
+                accepted = ready[accept]
+                params[accepted] = x[accept]
+                gnorm[accepted] = final_norm[accept]
+                harvest(accepted, CONVERGED, by_newton=True)
+
+        free = np.flatnonzero(slot_run < 0)
+        if next_run < runs:
+            refill(free)
+        else:
+            live = np.flatnonzero(slot_run >= 0)
+            target = _bucket(len(live), settings.pool)
+            if len(live) and target < len(slot_run):
+                keep = np.concatenate([live, free[: target - len(live)]])
+                slot_run, params, start, step, steps, halvings, done, gnorm, newton_tried_at = (
+                    a[keep] for a in (slot_run, params, start, step, steps, halvings, done, gnorm, newton_tried_at))
+        if progress is not None:
+            progress(finished, runs)
+
+    losses = np.asarray(_compiled(problem, "loss")(jnp.asarray(out_params)))
+    return dict(run=run_ids, params=out_params, loss=losses, grad_norm=out_gnorm, steps=out_steps,
+                halvings=out_halvings, newton=out_newton, status=out_status.astype(str))

@@ -1,0 +1,244 @@
+"""Two-layer ReLU teacher-student with Gaussian inputs (Safran & Shamir 2018), in closed form.
+
+F(W) = 1/2 E_x[(sum_i [w_i.x]_+ - sum_j [v_j.x]_+)^2],  x ~ N(0, I_d),
+evaluated exactly through the arc-cosine kernel f(w, v) = |w||v|(sin t + (pi - t) cos t)/(2 pi).
+
+Angles are computed as t = 2 atan2(|u - u'|, |u + u'|) from unit vectors, which stays accurate
+when two neurons are nearly parallel (arccos of a dot product loses half the digits there, and
+its derivative is infinite, which is why autodiff through arccos gives NaN at parallel pairs).
+"""
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ..errors import NonSmoothPoint, SpuriousError
+from ..symmetry import NeuronAndCoordinatePermutations, NeuronPermutations
+from .base import Problem
+
+TWO_PI = 2.0 * math.pi
+
+
+def _safe_sqrt(x):
+    """sqrt whose derivative at 0 is 0 instead of inf, so masked self-pairs give no NaN under autodiff."""
+    positive = x > 0
+    return jnp.where(positive, jnp.sqrt(jnp.where(positive, x, 1.0)), 0.0)
+
+
+def _units(rows):
+    norms = _safe_sqrt(jnp.sum(rows * rows, axis=-1))
+    safe = jnp.where(norms > 0, norms, 1.0)
+    return rows / safe[:, None], norms
+
+
+def _pair_geometry(units_a, units_b):
+    """Angles between all rows of a and b, plus the difference vectors b_j - a_i (unit rows)."""
+    diff = units_b[None, :, :] - units_a[:, None, :]
+    total = units_b[None, :, :] + units_a[:, None, :]
+    diff_norm = _safe_sqrt(jnp.sum(diff * diff, axis=-1))
+    sum_norm = _safe_sqrt(jnp.sum(total * total, axis=-1))
+    theta = 2.0 * jnp.arctan2(diff_norm, sum_norm)
+    return theta, diff, diff_norm
+
+
+def kernel(norm_a, norm_b, theta):
+    """f(w, v) = E[[w.x]_+ [v.x]_+] from norms and angle."""
+    return norm_a * norm_b * (jnp.sin(theta) + (math.pi - theta) * jnp.cos(theta)) / TWO_PI
+
+
+def population_loss(student, teacher):
+    us, ns = _units(student)
+    ut, nt = _units(teacher)
+    t_ss, _, _ = _pair_geometry(us, us)
+    t_st, _, _ = _pair_geometry(us, ut)
+    t_tt, _, _ = _pair_geometry(ut, ut)
+    return (
+        0.5 * jnp.sum(kernel(ns[:, None], ns[None, :], t_ss))
+        - jnp.sum(kernel(ns[:, None], nt[None, :], t_st))
+        + 0.5 * jnp.sum(kernel(nt[:, None], nt[None, :], t_tt))
+    )
+
+
+def _angles(units_a, units_b):
+    """Angle and its sine for all row pairs: t = 2 atan2(|a-b|, |a+b|), sin t = |a-b||a+b|/2.
+
+    Only |a - b| is formed from differences (that is where accuracy is needed); |a + b| follows
+    from |a+b|^2 = 4 - |a-b|^2 for unit vectors, and sin t needs no transcendental call.
+    """
+    diff = units_a[:, None, :] - units_b[None, :, :]
+    diff_sq = jnp.sum(diff * diff, axis=-1)
+    diff_norm = _safe_sqrt(diff_sq)
+    sum_norm = _safe_sqrt(4.0 - diff_sq)
+    return 2.0 * jnp.arctan2(diff_norm, sum_norm), 0.5 * diff_norm * sum_norm
+
+
+def _identity_teacher_angles(units):
+    """Angles between unit rows u_i and the coordinate vectors e_j, j < k, for V = I.
+
+    sin t_ij = sqrt(sum_{l != j} u_il^2), formed from prefix and suffix sums of squares so that
+    nothing cancels when u_i is nearly parallel to e_j.
+    """
+    squares = units * units
+    before = jnp.cumsum(squares, axis=1) - squares
+    after = jnp.cumsum(squares[:, ::-1], axis=1)[:, ::-1] - squares
+    sin = _safe_sqrt(before + after)
+    return jnp.arctan2(sin, units), sin
+
+
+def population_grad(student, teacher, identity_teacher: bool = False):
+    """grad_i = w_i/2 + sum_{i'!=i} g(w_i, w_i') - sum_j g(w_i, v_j),
+    g(w, v) = (|v| sin t  w/|w| + (pi - t) v) / (2 pi)."""
+    us, ns = _units(student)
+    n, k = student.shape[0], teacher.shape[0]
+    off_diagonal = 1.0 - jnp.eye(n)
+    t_ss, s_ss = _angles(us, us)
+    if identity_teacher:
+        t_st, s_st = _identity_teacher_angles(us)
+        t_st, s_st = t_st[:, :k], s_st[:, :k]
+        teacher_pull = jnp.pad(math.pi - t_st, ((0, 0), (0, student.shape[1] - k)))
+        teacher_radial = jnp.sum(s_st, axis=1)
+    else:
+        ut, nt = _units(teacher)
+        t_st, s_st = _angles(us, ut)
+        teacher_pull = (math.pi - t_st) @ teacher
+        teacher_radial = jnp.sum(nt[None, :] * s_st, axis=1)
+    radial = jnp.sum(off_diagonal * ns[None, :] * s_ss, axis=1) - teacher_radial
+    pull = off_diagonal * (math.pi - t_ss)
+    return 0.5 * student + (radial[:, None] * us + pull @ student - teacher_pull) / TWO_PI
+
+
+def _normal_directions(units_a, diff, diff_norm, theta):
+    """Unit vector n_ij orthogonal to a_i in the plane of (a_i, b_j), pointing towards b_j.
+
+    b - cos t a = (b - a) + (1 - cos t) a with 1 - cos t = |b - a|^2 / 2, which keeps the
+    direction accurate for nearly parallel pairs; it is multiplied by sin t wherever it is used,
+    so its value at exactly parallel pairs (set to 0 here) does not matter.
+    """
+    raw = diff + 0.5 * (diff_norm ** 2)[..., None] * units_a[:, None, :]
+    raw_norm = _safe_sqrt(jnp.sum(raw * raw, axis=-1))
+    return raw / jnp.where(raw_norm > 0, raw_norm, 1.0)[..., None]
+
+
+def _self_curvature(units_a, norms_a, units_b, norms_b, mask):
+    """sum_j mask_ij * grad^2_w f(a_i, b_j) for every i: (n, d, d).
+
+    grad^2_w f(w, v) = |v| sin t / (2 pi |w|) (I - w_hat w_hat^T + n n^T)."""
+    d = units_a.shape[1]
+    theta, diff, diff_norm = _pair_geometry(units_a, units_b)
+    normals = _normal_directions(units_a, diff, diff_norm, theta)
+    safe_norms_a = jnp.where(norms_a > 0, norms_a, 1.0)
+    coef = mask * norms_b[None, :] * jnp.sin(theta) / (TWO_PI * safe_norms_a[:, None])
+    total = jnp.sum(coef, axis=1)
+    eye = jnp.eye(d)
+    projector = eye[None] - units_a[:, :, None] * units_a[:, None, :]
+    return total[:, None, None] * projector + jnp.einsum("ij,ijp,ijq->ipq", coef, normals, normals)
+
+
+def population_hessian(student, teacher):
+    """Closed-form Hessian, shape (n*d, n*d), blocks ordered like student.reshape(-1)."""
+    n, d = student.shape
+    us, ns = _units(student)
+    ut, nt = _units(teacher)
+    off_diagonal = 1.0 - jnp.eye(n)
+    diag_blocks = (0.5 * jnp.eye(d)[None]
+                   + _self_curvature(us, ns, us, ns, off_diagonal)
+                   - _self_curvature(us, ns, ut, nt, jnp.ones((n, teacher.shape[0]))))
+    # Cross blocks d/dw_i' g(w_i, w_i') = ((pi - t) I + sin t [cos t (a a^T - n n^T) + sin t (a n^T + n a^T)]) / 2pi
+    theta, diff, diff_norm = _pair_geometry(us, us)
+    normals = _normal_directions(us, diff, diff_norm, theta)
+    s, c = jnp.sin(theta), jnp.cos(theta)
+    a = jnp.broadcast_to(us[:, None, :], normals.shape)
+    aa = a[..., :, None] * a[..., None, :]
+    nn = normals[..., :, None] * normals[..., None, :]
+    an = a[..., :, None] * normals[..., None, :]
+    cross = ((math.pi - theta)[..., None, None] * jnp.eye(d)
+             + (s * c)[..., None, None] * (aa - nn)
+             + (s * s)[..., None, None] * (an + jnp.swapaxes(an, -1, -2))) / TWO_PI
+    cross = cross * off_diagonal[..., None, None]
+    blocks = cross + jnp.eye(n)[..., None, None] * diag_blocks[:, None]
+    return jnp.transpose(blocks, (0, 2, 1, 3)).reshape(n * d, n * d)
+
+
+def _check_size(name, value, minimum=1):
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise SpuriousError(f"{name} must be an integer, got {value!r}")
+    if value < minimum:
+        raise SpuriousError(f"{name} must be at least {minimum}, got {value}")
+    return int(value)
+
+
+class ReLUTeacherStudent(Problem):
+    """Exact population loss of a two-layer ReLU student (n neurons) fitting a teacher (k neurons).
+
+    teacher = k, student = n, dim = d (default d = k); `teacher_weights` (k, d) defaults to V = I
+    (padded with zeros when d > k). Start: W_ij ~ N(0, init_std^2), init_std = 1/sqrt(d) ("Xavier",
+    the 2018 protocol). The global minimum value is 0 (W = V when n = k).
+    """
+
+    name = "relu-teacher-student"
+    global_min_value = 0.0
+
+    def __init__(self, teacher: int, student: int, dim: int | None = None, teacher_weights=None,
+                 init_std: float | None = None):
+        self.teacher = _check_size("teacher", teacher)
+        self.student = _check_size("student", student)
+        self.dim = self.teacher if dim is None else _check_size("dim", dim)
+        if self.dim < self.teacher and teacher_weights is None:
+            raise SpuriousError(f"dim ({self.dim}) must be at least teacher ({self.teacher}) for the default teacher V = I")
+        if teacher_weights is None:
+            weights = np.zeros((self.teacher, self.dim))
+            weights[:, : self.teacher] = np.eye(self.teacher)
+            self.identity_teacher = True
+        else:
+            weights = np.asarray(teacher_weights, dtype=np.float64)
+            if weights.shape != (self.teacher, self.dim):
+                raise SpuriousError(f"teacher weights must have shape ({self.teacher}, {self.dim}), got {weights.shape}")
+            if not np.all(np.isfinite(weights)):
+                raise SpuriousError("teacher weights contain NaN or infinity")
+            if np.any(np.linalg.norm(weights, axis=1) == 0):
+                raise SpuriousError("teacher weights have a zero row (a teacher neuron that is identically 0)")
+            self.identity_teacher = bool(
+                weights.shape[1] >= self.teacher
+                and np.array_equal(weights[:, : self.teacher], np.eye(self.teacher))
+                and not np.any(weights[:, self.teacher:]))
+        self.teacher_weights = weights
+        self.shape = (self.student, self.dim)
+        if init_std is None:
+            init_std = 1.0 / math.sqrt(self.dim)
+        if not (init_std > 0 and math.isfinite(init_std)):
+            raise SpuriousError(f"init_std must be positive and finite, got {init_std}")
+        self.init_std = float(init_std)
+        self.symmetry = (NeuronAndCoordinatePermutations(self.teacher) if self.identity_teacher
+                         else NeuronPermutations())
+        self._teacher = jnp.asarray(weights)
+
+    def loss(self, params):
+        return population_loss(params, self._teacher)
+
+    def grad(self, params):
+        return population_grad(params, self._teacher, self.identity_teacher)
+
+    def hessian(self, params):
+        return population_hessian(params, self._teacher)
+
+    def nonsmooth_reason(self, params, tol: float = 1e-12) -> str | None:
+        params = np.asarray(params)
+        norms = np.linalg.norm(params, axis=1)
+        if np.any(norms <= tol):
+            return f"student neuron {int(np.argmin(norms))} is zero: F is not differentiable there"
+        return None
+
+    def check_smooth(self, params):
+        reason = self.nonsmooth_reason(params)
+        if reason:
+            raise NonSmoothPoint(reason)
+
+    def describe(self) -> dict:
+        out = {"name": self.name, "teacher": self.teacher, "student": self.student, "dim": self.dim,
+               "init_std": self.init_std, "global_min_value": self.global_min_value}
+        if not self.identity_teacher:
+            out["teacher_weights"] = self.teacher_weights.tolist()
+        return out

@@ -1,0 +1,82 @@
+"""Summary of one multistart run, as a dict (the documented --json format) and as text.
+
+JSON format (schema "spurious.run/1"):
+  schema, version, problem{...}, optimizer{...}, tolerances{...}, seed, runs, device, seconds
+  counts:    {class: number of runs}
+  spurious_loss_1e-3: {count, fraction, ci_low, ci_high}: runs ending with loss >= 1e-3 (the 2018 criterion)
+  spurious_minima:    {count, fraction, ci_low, ci_high}: runs ending at a spurious local minimum
+  saddles:            {count, fraction, ci_low, ci_high}
+  families: [{id, loss, class, index, lambda_min, lambda_max, count, fraction, ci_low, ci_high,
+              representative_run, representative}]   (fraction and interval over all runs; Wilson 95%)
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..stats import wilson_interval
+
+SCHEMA = "spurious.run/1"
+
+
+def _share(count: int, total: int) -> dict:
+    low, high = wilson_interval(count, total)
+    return {"count": int(count), "fraction": count / total if total else 0.0, "ci_low": low, "ci_high": high}
+
+
+def run_summary(result, with_params: bool = True) -> dict:
+    from .. import __version__
+
+    analysis, endpoints, problem = result.analysis, result.endpoints, result.problem
+    total = len(endpoints)
+    return {
+        "schema": SCHEMA,
+        "version": __version__,
+        "problem": problem.describe(),
+        "optimizer": endpoints.optimizer.to_dict(),
+        "tolerances": analysis.tolerances.to_dict(),
+        "seed": endpoints.seed,
+        "runs": total,
+        "first_run": int(endpoints.run[0]) if total else 0,
+        "device": endpoints.device,
+        "seconds": {"optimize": endpoints.seconds, "analyze": analysis.seconds},
+        "steps": {"mean": float(np.mean(endpoints.steps)), "max": int(np.max(endpoints.steps))},
+        "counts": analysis.counts(),
+        "spurious_loss_1e-3": _share(int(np.sum(analysis.loss >= 1e-3)), total),
+        "spurious_minima": _share(int(np.sum(analysis.cls == "spurious_minimum")), total),
+        "saddles": _share(int(np.sum(analysis.cls == "saddle")), total),
+        "families": [f.to_dict(with_params) for f in analysis.families],
+    }
+
+
+def _pct(share: dict) -> str:
+    return f"{100 * share['fraction']:.1f}% [{100 * share['ci_low']:.1f}, {100 * share['ci_high']:.1f}]"
+
+
+def format_run_summary(summary: dict, max_families: int = 20) -> str:
+    p = summary["problem"]
+    head = ", ".join(f"{k}={v}" for k, v in p.items() if k not in ("name", "global_min_value", "teacher_weights"))
+    lines = [
+        f"{p['name']} ({head})",
+        f"{summary['runs']} runs, seed {summary['seed']}, {summary['device']}: "
+        f"optimize {summary['seconds']['optimize']:.1f} s, analyze {summary['seconds']['analyze']:.1f} s, "
+        f"mean {summary['steps']['mean']:.0f} GD steps",
+        "",
+        "runs per class:",
+    ]
+    for cls, count in summary["counts"].items():
+        lines.append(f"  {cls:<17} {count:>7}  ({100 * count / summary['runs']:.1f}%)")
+    lines += [
+        "",
+        f"spurious local minima: {_pct(summary['spurious_minima'])}   saddles: {_pct(summary['saddles'])}",
+        f"final loss >= 1e-3 (2018 criterion): {_pct(summary['spurious_loss_1e-3'])}   (95% Wilson intervals)",
+        "",
+        f"{'family':>6} {'class':<17} {'index':>5} {'loss':>12} {'lambda_min':>11} {'lambda_max':>10} {'count':>6}  fraction [95% CI]",
+    ]
+    for f in summary["families"][:max_families]:
+        lines.append(
+            f"{f['id']:>6} {f['class']:<17} {f['index']:>5} {f['loss']:>12.6f} {f['lambda_min']:>11.3e} "
+            f"{f['lambda_max']:>10.3e} {f['count']:>6}  {100 * f['fraction']:.1f}% "
+            f"[{100 * f['ci_low']:.1f}, {100 * f['ci_high']:.1f}]")
+    if len(summary["families"]) > max_families:
+        lines.append(f"  ... {len(summary['families']) - max_families} more families (see --json)")
+    return "\n".join(lines)
