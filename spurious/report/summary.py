@@ -73,8 +73,9 @@ def format_run_summary(summary: dict, max_families: int = 20) -> str:
         f"{'family':>6} {'class':<17} {'index':>5} {'loss':>12} {'lambda_min':>11} {'lambda_max':>10} {'count':>6}  fraction [95% CI]",
     ]
     for f in summary["families"][:max_families]:
+        loss = f"{f['loss']:>12.6f}".replace("-0.000000", " 0.000000")  # rounding noise below 1e-15
         lines.append(
-            f"{f['id']:>6} {f['class']:<17} {f['index']:>5} {f['loss']:>12.6f} {f['lambda_min']:>11.3e} "
+            f"{f['id']:>6} {f['class']:<17} {f['index']:>5} {loss} {f['lambda_min']:>11.3e} "
             f"{f['lambda_max']:>10.3e} {f['count']:>6}  {100 * f['fraction']:.1f}% "
             f"[{100 * f['ci_low']:.1f}, {100 * f['ci_high']:.1f}]")
     if len(summary["families"]) > max_families:
