@@ -1,0 +1,375 @@
+"""Certified critical points: rigorous, re-checkable proofs that a spurious minimum (or a saddle) exists.
+
+    import spurious as sp
+    from spurious.certify import certify, certify_families
+
+    problem = sp.ReLUTeacherStudent(teacher=8, student=8)
+    result = sp.run(problem, runs=100, seed=0)
+    cert = certify(problem, result.analysis.families[1].representative)
+    cert.kind, cert.morse_index, cert.radius, cert.loss_lower, cert.spurious
+    cert.write("cert.json")          # re-check later:  spurious verify cert.json
+
+What is proved (the exact ReLU teacher-student population loss F, x ~ N(0, I)): in the Euclidean
+ball B of radius `radius` around the float64 point there is exactly one critical point x* of F; it
+lies within `distance_upper` of the point; every Hessian eigenvalue anywhere in B has |lambda| >=
+`eigenvalue_abs_lower`, so x* is a nondegenerate minimum (Morse index 0) or a saddle whose index is
+`morse_index`; F(x*) lies in [`loss_lower`, `loss_upper`]. When student >= teacher the global minimum
+value is 0, so a minimum with `loss_lower` > 0 is a certified spurious local minimum.
+
+The theorem (a contraction / Newton-Kantorovich argument) and how each of its hypotheses is
+established in Arb ball arithmetic are stated in full in `spurious.verify`, the small self-contained
+module that both derives the bounds and re-checks certificates; this module adds what a user needs
+around it: input checks, an optional Newton polish, automatic precision, refusals with a reason, and
+the bulk API `certify_families` for studies. See docs/certify.md.
+
+Refusals (all SpuriousError subclasses, so the CLI prints one line and exits 2):
+  TooCloseToNonSmooth    the point (or the smallest ball the proof needs) meets a zero neuron or a
+                         parallel / antiparallel pair, where F is not twice differentiable
+  DegenerateHessian      Hessian eigenvalues cannot be separated from 0
+  NotNearCriticalPoint   the gradient is too large for the proof (or a requested polish failed)
+  PrecisionInsufficient  rounding at the highest allowed precision still hides the answer
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass
+from fractions import Fraction
+
+import numpy as np
+
+from . import verify as _verify
+from .errors import NonSmoothPoint, SpuriousError
+
+#: precisions tried in turn (bits) when a proof fails only because of rounding
+PRECISIONS = (128, 256, 512)
+#: a point whose proof ball (radius = radius_factor * |grad| / gap) is below this fraction of the largest
+#: neuron norm counts as "at a critical point"; if that ball still meets the non-smooth set, the refusal
+#: says the point is too close to a non-smooth point, otherwise that it is not near a critical point
+NEAR_CRITICAL_RELATIVE_RADIUS = 1e-6
+#: families of these classes are certified by `certify_families` unless told otherwise
+CERTIFIABLE_CLASSES = ("spurious_minimum", "local_minimum", "saddle", "degenerate")
+
+
+class CertificationRefused(SpuriousError):
+    """The point cannot be certified; the message says why."""
+
+
+class TooCloseToNonSmooth(CertificationRefused, NonSmoothPoint):
+    """The point, or the ball around it that the proof needs, meets a point where F is not C^2."""
+
+
+class DegenerateHessian(CertificationRefused):
+    """Some Hessian eigenvalue cannot be separated from 0."""
+
+
+class NotNearCriticalPoint(CertificationRefused):
+    """The gradient at the point is too large for the proof."""
+
+
+class PrecisionInsufficient(CertificationRefused):
+    """Rounding error at the highest allowed precision hides the answer."""
+
+
+@dataclass(frozen=True)
+class Certificate:
+    """A certificate (the JSON-ready dict `data`, exactly what `write` stores) and how long it took."""
+
+    data: dict
+    seconds: float = 0.0
+
+    # -- the claim -----------------------------------------------------------------------------
+    @property
+    def kind(self) -> str:
+        """'minimum' or 'saddle'."""
+        return self.data["claim"]["kind"]
+
+    @property
+    def morse_index(self) -> int:
+        return self.data["claim"]["morse_index"]
+
+    @property
+    def spurious(self) -> bool | None:
+        """True: a certified non-global minimum; None: global value unknown (student < teacher)."""
+        return self.data["claim"]["spurious"]
+
+    @property
+    def radius(self) -> Fraction:
+        return Fraction(self.data["bounds"]["radius"])
+
+    @property
+    def eigenvalue_abs_lower(self) -> Fraction:
+        return Fraction(self.data["claim"]["eigenvalue_abs_lower"])
+
+    @property
+    def distance_upper(self) -> Fraction:
+        return Fraction(self.data["claim"]["distance_upper"])
+
+    @property
+    def loss_lower(self) -> Fraction:
+        return Fraction(self.data["claim"]["loss_lower"])
+
+    @property
+    def loss_upper(self) -> Fraction:
+        return Fraction(self.data["claim"]["loss_upper"])
+
+    @property
+    def point(self) -> np.ndarray:
+        return np.array([[float(x) for x in row] for row in self.data["point"]])
+
+    @property
+    def precision(self) -> int:
+        return self.data["settings"]["precision_bits"]
+
+    # -- files -----------------------------------------------------------------------------------
+    def to_json(self) -> str:
+        return json.dumps(self.data, indent=1) + "\n"
+
+    def write(self, path) -> None:
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write(self.to_json())
+
+    @staticmethod
+    def read(path) -> "Certificate":
+        return Certificate(_verify.load_certificate(path))
+
+    def verify(self) -> _verify.VerifiedClaim:
+        """Re-check with spurious.verify (raises spurious.verify.InvalidCertificate)."""
+        return _verify.verify_certificate(json.loads(self.to_json()))
+
+    def summary(self) -> str:
+        claim, bounds = self.data["claim"], self.data["bounds"]
+        if claim["kind"] == "minimum":
+            what = {True: "spurious local minimum", False: "local minimum (not shown spurious)",
+                    None: "local minimum"}[claim["spurious"]]
+        else:
+            what = f"saddle of Morse index {claim['morse_index']}"
+        problem = self.data["problem"]
+        return (f"certified {what} of the ReLU teacher-student loss (k={problem['teacher']}, "
+                f"n={problem['student']}, d={problem['dim']}):\n"
+                f"  unique critical point in the ball of radius {bounds['radius']} around the point, "
+                f"within {claim['distance_upper']} of it\n"
+                f"  every Hessian eigenvalue in the ball has |lambda| >= {claim['eigenvalue_abs_lower']}"
+                f" ({claim['morse_index']} negative)\n"
+                f"  loss in [{claim['loss_lower']}, {claim['loss_upper']}]\n"
+                f"  gradient norm at the point <= {bounds['gradient_norm_upper']}, Hessian variation over the "
+                f"ball <= {bounds['hessian_variation_upper']}; {self.precision}-bit ball arithmetic, {self.seconds:.2f} s")
+
+
+def _relu_problem(problem):
+    from .problems.relu import ReLUTeacherStudent
+
+    if not isinstance(problem, ReLUTeacherStudent):
+        raise SpuriousError(f"certification supports the ReLU teacher-student problem only, not {type(problem).__name__}")
+    return problem
+
+
+def _as_point(problem, point) -> np.ndarray:
+    try:
+        array = np.asarray(point, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise SpuriousError("the point must be a numeric matrix") from None
+    if array.shape != tuple(problem.shape):
+        raise SpuriousError(f"the point must have shape (student, dim) = {tuple(problem.shape)}, got {array.shape}")
+    if not np.all(np.isfinite(array)):
+        raise SpuriousError("the point contains NaN or infinity")
+    return array
+
+
+def newton_polish(problem, point: np.ndarray, max_move: float = 1e-3) -> np.ndarray:
+    """Newton's method in float64 from `point` (the engine's polish, run to its limit of iterations).
+
+    Refuses (NotNearCriticalPoint) when Newton's method does not converge within `max_move` (max-abs)."""
+    from .analyze import Tolerances, polish
+
+    tolerances = Tolerances(polish_grad=1e-15, polish_iterations=12, polish_radius=max_move)
+    polished, grad_norm, ok = polish(problem, point[None], tolerances)
+    if not bool(ok[0]):
+        raise NotNearCriticalPoint(
+            f"not near a critical point: Newton's method from the point did not converge within {max_move:g} of it")
+    return polished[0]
+
+
+def _refusal(failure: _verify.ProofFailed, point: np.ndarray, precision: int) -> CertificationRefused:
+    cause, message = failure.cause, str(failure)
+    if cause == "nonsmooth_point":
+        return TooCloseToNonSmooth(f"too close to a non-smooth point: {message}")
+    if cause == "degenerate":
+        return DegenerateHessian(f"degenerate Hessian: {message}")
+    if cause == "precision":
+        return PrecisionInsufficient(f"precision insufficient at {precision} bits: {message}")
+    if cause == "nonsmooth_ball":
+        radius = float(failure.data.get("radius", "inf"))
+        scale = float(np.max(np.linalg.norm(point, axis=1)))
+        if radius <= NEAR_CRITICAL_RELATIVE_RADIUS * scale:
+            return TooCloseToNonSmooth(f"too close to a non-smooth point: {message}")
+        return NotNearCriticalPoint(
+            f"not near a critical point: the proof needs a ball of radius {failure.data.get('radius')} "
+            f"(2 |gradient| / eigenvalue gap), and there {message}")
+    return NotNearCriticalPoint(f"not near a critical point: {message}")
+
+
+def certify(problem, point, *, precision: int | None = None, radius_factor: int = _verify.DEFAULT_RADIUS_FACTOR,
+            polish: bool = False) -> Certificate:
+    """Prove that a unique nondegenerate critical point of F lies near `point`; see the module docstring.
+
+    problem: a ReLUTeacherStudent; point: (student, dim) array. precision: bits of the ball arithmetic
+    (default: 128, raised to 256 and 512 only when rounding is what stops the proof). radius_factor:
+    the ball radius is radius_factor * |grad F| / (eigenvalue gap), rounded up. polish: run Newton's
+    method in float64 first (the certificate is then about the polished point).
+    Raises a CertificationRefused subclass with the reason when it cannot prove.
+    """
+    started = time.perf_counter()
+    problem = _relu_problem(problem)
+    point = _as_point(problem, point)
+    if isinstance(radius_factor, bool) or not isinstance(radius_factor, (int, np.integer)) or radius_factor < 2:
+        raise SpuriousError(f"radius_factor must be an integer >= 2, got {radius_factor!r}")
+    if precision is not None and (isinstance(precision, bool) or not isinstance(precision, (int, np.integer))
+                                  or not 53 <= precision <= 4096):
+        raise SpuriousError(f"precision must be an integer number of bits in [53, 4096], got {precision!r}")
+    if polish:
+        point = newton_polish(problem, point)
+    teacher = [[Fraction(float(x)) for x in row] for row in problem.teacher_weights]
+    values = point.tolist()
+    precisions = (int(precision),) if precision is not None else PRECISIONS
+    for attempt, bits in enumerate(precisions):
+        try:
+            bounds = _verify.derive_bounds(teacher, values, bits, int(radius_factor))
+            claim = _verify.conclude(problem.teacher, problem.student, bounds)
+        except _verify.ProofFailed as failure:
+            if failure.cause == "precision" and attempt + 1 < len(precisions):
+                continue
+            raise _refusal(failure, point, bits) from None
+        data = _verify.build_certificate(problem.teacher_weights.tolist(), values, bounds, claim, bits,
+                                         int(radius_factor))
+        return Certificate(data, time.perf_counter() - started)
+    raise AssertionError("unreachable")
+
+
+# ---------------------------------------------------------------------------------------------------
+# Families of an analysis
+
+
+@dataclass(frozen=True)
+class FamilyCertification:
+    """The outcome of certifying one family's representative.
+
+    status: 'certified' or 'refused'; refusal: the refusal class name (e.g. 'DegenerateHessian');
+    reason: its one-line message; certificate: the Certificate when certified.
+    """
+
+    family_id: int
+    family_class: str
+    family_loss: float
+    status: str
+    certificate: Certificate | None
+    refusal: str | None
+    reason: str | None
+    seconds: float
+
+    @property
+    def certified(self) -> bool:
+        return self.status == "certified"
+
+    def to_dict(self, with_certificate: bool = True) -> dict:
+        out = {"family_id": self.family_id, "family_class": self.family_class, "family_loss": self.family_loss,
+               "status": self.status, "refusal": self.refusal, "reason": self.reason, "seconds": self.seconds}
+        if self.certificate is not None:
+            claim = self.certificate.data["claim"]
+            out.update(kind=claim["kind"], morse_index=claim["morse_index"], spurious=claim["spurious"],
+                       radius=self.certificate.data["bounds"]["radius"],
+                       eigenvalue_abs_lower=claim["eigenvalue_abs_lower"], loss_lower=claim["loss_lower"],
+                       loss_upper=claim["loss_upper"])
+            if with_certificate:
+                out["certificate"] = self.certificate.data
+        return out
+
+
+def certify_families(problem, analysis, classes=CERTIFIABLE_CLASSES, *, precision: int | None = None,
+                     radius_factor: int = _verify.DEFAULT_RADIUS_FACTOR, polish: bool = False) -> list:
+    """Certify the representative of every family of `analysis` whose class is in `classes`.
+
+    Returns one FamilyCertification per such family, in the analysis' order; refusals are recorded,
+    not raised (bad arguments still raise SpuriousError).
+    """
+    problem = _relu_problem(problem)
+    classes = (classes,) if isinstance(classes, str) else tuple(classes)
+    results = []
+    for family in analysis.families:
+        if family.cls not in classes:
+            continue
+        started = time.perf_counter()
+        try:
+            certificate = certify(problem, family.representative, precision=precision, radius_factor=radius_factor,
+                                  polish=polish)
+        except CertificationRefused as refusal:
+            results.append(FamilyCertification(family.id, family.cls, float(family.loss), "refused", None,
+                                               type(refusal).__name__, str(refusal), time.perf_counter() - started))
+            continue
+        results.append(FamilyCertification(family.id, family.cls, float(family.loss), "certified", certificate,
+                                           None, None, certificate.seconds))
+    return results
+
+
+def choose_family(analysis, which="lowest-spurious"):
+    """The family to certify: 'lowest-spurious' (lowest-loss spurious minimum), 'lowest-saddle', or an id."""
+    families = analysis.families
+    if isinstance(which, (int, np.integer)) or (isinstance(which, str) and which.isdigit()):
+        wanted = int(which)
+        for family in families:
+            if family.id == wanted:
+                return family
+        raise SpuriousError(f"no family with id {wanted} (ids 0..{len(families) - 1})")
+    wanted_class = {"lowest-spurious": "spurious_minimum", "lowest-saddle": "saddle"}.get(which)
+    if wanted_class is None:
+        raise SpuriousError(f"unknown family {which!r}: use lowest-spurious, lowest-saddle or a family id")
+    matching = [f for f in families if f.cls == wanted_class]
+    if not matching:
+        counts = ", ".join(f"{c}: {n}" for c, n in analysis.counts().items())
+        raise SpuriousError(f"no {wanted_class.replace('_', ' ')} family among the runs ({counts}); "
+                            f"try more runs or another seed")
+    return min(matching, key=lambda f: f.loss)
+
+
+def read_point(path, problem=None) -> np.ndarray:
+    """A point from a .npy file, a JSON file (a matrix, or an object with 'point' or 'representative'),
+    or a text file (rows of numbers separated by spaces or commas)."""
+    path = str(path)
+    if path.endswith(".npy"):
+        try:
+            array = np.load(path, allow_pickle=False)
+        except ValueError as error:
+            raise SpuriousError(f"cannot read {path} as .npy: {error}") from None
+    else:
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read()
+        stripped = text.lstrip()
+        if stripped.startswith(("[", "{")):
+            try:
+                data = json.loads(text)
+            except json.JSONDecodeError as error:
+                raise SpuriousError(f"cannot read {path} as JSON: {error.msg} at line {error.lineno}") from None
+            if isinstance(data, dict):
+                for key in ("point", "representative"):
+                    if key in data:
+                        data = data[key]
+                        break
+                else:
+                    raise SpuriousError(f"{path}: a JSON object needs a 'point' or 'representative' entry")
+            try:
+                array = np.array([[float(x) for x in row] for row in data], dtype=np.float64)
+            except (TypeError, ValueError):
+                raise SpuriousError(f"{path}: the point must be a matrix of numbers") from None
+        else:
+            rows = [line.replace(",", " ").split() for line in text.splitlines()
+                    if line.strip() and not line.lstrip().startswith("#")]
+            try:
+                array = np.array([[float(x) for x in row] for row in rows], dtype=np.float64)
+            except ValueError:
+                raise SpuriousError(f"{path}: not a matrix of numbers") from None
+    if array.ndim == 1 and problem is not None and array.size == math.prod(problem.shape):
+        array = array.reshape(problem.shape)
+    if array.ndim != 2:
+        raise SpuriousError(f"{path}: expected a matrix (student x dim), got an array of shape {array.shape}")
+    return array
