@@ -211,10 +211,11 @@ def _newton_kernel(problem: Problem, iterations: int, norm):
     return jax.jit(jax.vmap(one))
 
 
-def chunked(fn, array: np.ndarray, chunk: int = 32):
-    """Apply a batched kernel in chunks of at most `chunk` (padded to a power of two, so few
-    distinct sizes are compiled, and memory stays bounded)."""
-    chunk = min(chunk, _bucket(len(array), chunk, smallest=1))
+def chunked(fn, array: np.ndarray, chunk: int = 32, pad_to_chunk: bool = False):
+    """Apply a batched kernel in chunks of at most `chunk` (padded to a power of two, or to
+    `chunk` itself, so few distinct sizes are compiled, and memory stays bounded)."""
+    if not pad_to_chunk:
+        chunk = min(chunk, _bucket(len(array), chunk, smallest=1))
     outs = []
     for lo in range(0, len(array), chunk):
         part = array[lo: lo + chunk]
@@ -328,7 +329,8 @@ def _multistart(problem, runs, seed, settings, first_run, progress):
             if len(ready):
                 newton_tried_at[ready] = gnorm[ready]
                 newton = _compiled(problem, "newton", newton_iterations, settings.stop_norm)
-                x, pd, moved, final_norm = chunked(newton, params[ready])
+                # chunks of 8 (padded): one compiled size, little waste on the few runs ready per sync
+                x, pd, moved, final_norm = chunked(newton, params[ready], chunk=8, pad_to_chunk=True)
                 accept = pd & np.isfinite(final_norm) & (final_norm <= settings.grad_tol) & (
                     moved <= settings.newton_radius)
                 accepted = ready[accept]

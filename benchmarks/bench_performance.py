@@ -1,0 +1,148 @@
+"""Performance figures of issue 7, each against a baseline run in the same process.
+
+    python benchmarks/bench_performance.py raw      [--k 20] [--pool 1024] [--device cpu|gpu]
+    python benchmarks/bench_performance.py table    [--runs 1000] [--ks 6-20] [--device ...]
+    python benchmarks/bench_performance.py memory   [--k 6] [--runs 100000,1000000] [--max-steps 20]
+
+raw:    run-steps per second of the engine's compiled GD loop at k = n = d, against a plain JAX
+        version (vmap over runs, fixed-length fori_loop, arccos-based gradient, no compaction), and
+        the fraction of the float64 limit: measured float64 matmul rate / 9e4 flop per run-step.
+table:  end-to-end 2018 table (n = k, 2018 protocol, classification included), total time, against
+        the per-run NumPy loop timed on a few runs of each k and scaled to the same run count.
+memory: peak resident memory of one multistart call as the number of starts grows (the pool bounds
+        the working set; only the R x n x d endpoint array grows with R). A step cap keeps it short.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import resource
+import sys
+import time
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(__file__))
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+
+import spurious as sp  # noqa: E402
+from spurious.optimize import _compiled  # noqa: E402
+
+FLOP_PER_RUN_STEP_K20 = 9e4
+
+
+def plain_jax_grad(W, V):
+    norms_w, norms_v = jnp.linalg.norm(W, axis=1), jnp.linalg.norm(V, axis=1)
+
+    def angles(A, B, na, nb):
+        return jnp.arccos(jnp.clip((A @ B.T) / jnp.outer(na, nb), -1.0, 1.0))
+
+    t_ww, t_wv = angles(W, W, norms_w, norms_w), angles(W, V, norms_w, norms_v)
+    off = 1.0 - jnp.eye(W.shape[0])
+    radial = (off * norms_w[None] * jnp.sin(t_ww)).sum(1) - (norms_v[None] * jnp.sin(t_wv)).sum(1)
+    return 0.5 * W + (radial[:, None] * W / norms_w[:, None] + (off * (jnp.pi - t_ww)) @ W
+                      - (jnp.pi - t_wv) @ V) / (2 * jnp.pi)
+
+
+def rate(fn, *args, repeat=3):
+    jax.block_until_ready(fn(*args))
+    best = math.inf
+    for _ in range(repeat):
+        started = time.perf_counter()
+        jax.block_until_ready(fn(*args))
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
+def matmul_flops(device):
+    x = jax.device_put(jnp.ones((2048, 2048)), device)
+    f = jax.jit(lambda a: a @ a)
+    return 2 * 2048 ** 3 / rate(f, x)
+
+
+def raw(args):
+    device = sp._jax.resolve_device(args.device)
+    k, pool, steps = args.k, args.pool, args.steps
+    problem = sp.ReLUTeacherStudent(k, k)
+    settings = sp.GradientDescent(grad_tol=1e-300, newton_switch=None, pool=pool, sync_steps=steps)
+    with jax.default_device(device):
+        W = jnp.asarray(sp.starts(problem, 0, np.arange(pool)))
+        advance = _compiled(problem, "advance", settings, steps)
+        state = (W, W, jnp.full(pool, 0.1), jnp.zeros(pool, int), jnp.zeros(pool, int),
+                 jnp.zeros(pool, bool), jnp.full(pool, jnp.inf))
+        engine = pool * steps / rate(advance, *state)
+        V = jnp.asarray(problem.teacher_weights)
+        plain = jax.jit(jax.vmap(lambda w: jax.lax.fori_loop(0, steps, lambda i, x: x - 0.1 * plain_jax_grad(x, V), w)))
+        baseline = pool * steps / rate(plain, W)
+        limit = matmul_flops(device) / (FLOP_PER_RUN_STEP_K20 * (k / 20) ** 3)
+    print(f"device {device.platform}, k = n = d = {k}, pool {pool}, {steps} steps per call")
+    print(f"  engine      {engine:.3e} run-steps/s")
+    print(f"  plain JAX   {baseline:.3e} run-steps/s   ratio {engine / baseline:.2f}x")
+    print(f"  float64 limit (matmul rate / flop per run-step) {limit:.3e}: engine at {engine / limit:.1%}")
+
+
+def table(args):
+    from numpy_baseline import gradient_descent
+
+    lo, hi = (int(x) for x in args.ks.split("-"))
+    total, numpy_total = 0.0, 0.0
+    print(f"{'k':>3} {'runs':>5} {'seconds':>8} {'spurious %':>10} {'numpy s/run':>11}")
+    for k in range(lo, hi + 1):
+        problem = sp.ReLUTeacherStudent(k, k)
+        started = time.perf_counter()
+        result = sp.run(problem, args.runs, seed=args.seed, device=args.device)
+        seconds = time.perf_counter() - started
+        total += seconds
+        w0 = sp.starts(problem, args.seed, np.arange(args.numpy_runs))
+        started = time.perf_counter()
+        for w in w0:
+            gradient_descent(w, problem.teacher_weights)
+        per_run = (time.perf_counter() - started) / args.numpy_runs
+        numpy_total += per_run * args.runs
+        print(f"{k:>3} {args.runs:>5} {seconds:>8.1f} {100 * np.mean(result.analysis.loss >= 1e-3):>10.1f} {per_run:>11.3f}",
+              flush=True)
+    print(f"table: {total:.0f} s; NumPy per-run loop scaled to the same runs: {numpy_total:.0f} s "
+          f"(ratio {numpy_total / total:.1f}x)")
+
+
+def memory(args):
+    problem = sp.ReLUTeacherStudent(args.k, args.k)
+    settings = sp.GradientDescent(max_steps=args.max_steps, newton_switch=None)
+    for runs in (int(r) for r in args.runs.split(",")):
+        started = time.perf_counter()
+        e = sp.multistart(problem, runs, seed=0, optimizer=settings, device=args.device)
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(f"runs {runs:>9}: {time.perf_counter() - started:7.1f} s, peak RSS so far {peak:8.0f} MiB, "
+              f"endpoint array {e.params.nbytes / 2**20:.0f} MiB", flush=True)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("what", choices=("raw", "table", "memory"))
+    parser.add_argument("--k", type=int, default=None)
+    parser.add_argument("--pool", type=int, default=1024)
+    parser.add_argument("--steps", type=int, default=100)
+    parser.add_argument("--runs", default=None)
+    parser.add_argument("--ks", default="6-20")
+    parser.add_argument("--numpy-runs", type=int, default=3)
+    parser.add_argument("--max-steps", type=int, default=20)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--device", default="auto")
+    args = parser.parse_args()
+    if args.what == "raw":
+        args.k = args.k or 20
+        raw(args)
+    elif args.what == "table":
+        args.runs = int(args.runs or 1000)
+        table(args)
+    else:
+        args.k = args.k or 6
+        args.runs = args.runs or "10000,100000"
+        memory(args)
+
+
+if __name__ == "__main__":
+    main()
