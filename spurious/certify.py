@@ -206,7 +206,7 @@ def _refusal(failure: _verify.ProofFailed, point: np.ndarray, precision: int) ->
             return TooCloseToNonSmooth(f"too close to a non-smooth point: {message}")
         return NotNearCriticalPoint(
             f"not near a critical point: the proof needs a ball of radius {failure.data.get('radius')} "
-            f"(2 |gradient| / eigenvalue gap), and there {message}")
+            f"(radius factor x |gradient| / eigenvalue gap), and there {message}")
     return NotNearCriticalPoint(f"not near a critical point: {message}")
 
 

@@ -33,9 +33,10 @@ at x* (where the gradient vanishes) with integral remainder along the segment, w
 
 How each hypothesis is established (all in Arb ball arithmetic, outward rounded)
 -------------------------------------------------------------------------------
-Smoothness. F is C^infinity wherever no student neuron is 0 and no student is parallel to another
-student or to a teacher (it is C^1 but not C^2 across parallel pairs, not differentiable at w_i = 0),
-and the closed-form Hessian below also divides by sin(angle), so antiparallel pairs are excluded too.
+Smoothness. Each term of F is |w||v| h(cos angle) with h analytic on (-1, 1), so F is C^infinity
+wherever no student neuron is 0 and no student is parallel or antiparallel to another student or to a
+teacher (F is not differentiable at w_i = 0 and only C^1 across parallel pairs; at antiparallel pairs
+it is C^2 but not C^3, and the closed-form Hessian below divides by sin(angle)), so all are excluded.
 All n*d coordinates are taken as balls [x0_p +- r]; this box contains B. Over the box we bound from
 below min_i ||w_i||, 1 - cos and 1 + cos of every student-student and student-teacher angle; all
 must be > 0 (compactness then gives an open neighbourhood where F is smooth).
@@ -73,6 +74,7 @@ import contextlib
 import hashlib
 import json
 import math
+import re
 import sys
 from dataclasses import dataclass
 from fractions import Fraction
@@ -197,9 +199,13 @@ def parse_float_text(text) -> float:
     return value
 
 
+_DECIMAL = re.compile(r"0|-?[1-9](\.[0-9]{1,40})?e-?[0-9]{1,4}")
+
+
 def parse_decimal(text, name: str) -> Fraction:
-    if not isinstance(text, str):
-        raise InvalidCertificate(f"{name}: expected a decimal string, got {text!r}")
+    """A stored bound: '0' or 'd.ddde-N' as written by round_decimal (anything else is refused)."""
+    if not isinstance(text, str) or not _DECIMAL.fullmatch(text):
+        raise InvalidCertificate(f"{name}: not a decimal in the certificate's form 'd.ddde-N': {text!r}")
     try:
         return Fraction(text)
     except (ValueError, ZeroDivisionError):
@@ -530,8 +536,8 @@ def _min_lower(balls, name: str, where: str, cause: str, **data):
         return None
     worst = min(balls, key=lambda b: lower_fraction(b) if b.is_finite() else Fraction(-10 ** 9))
     if not _positive(worst):
-        raise ProofFailed(cause, f"{MARGIN_WORDS[name]} is not bounded away from 0 {where} "
-                                 f"(enclosure {worst.str(3, radius=True)})", **data)
+        enclosure = f"enclosure {worst.str(3, radius=True)}" if worst.is_finite() else "no finite enclosure"
+        raise ProofFailed(cause, f"{MARGIN_WORDS[name]} is not bounded away from 0 {where} ({enclosure})", **data)
     return decimal_down(worst, BOUND_DIGITS)
 
 
@@ -553,7 +559,8 @@ def derive_bounds(teacher_weights, point, precision: int = DEFAULT_PRECISION,
         for name, balls in at_point.margins().items():
             _min_lower(balls, name, "at the point (rounding)", "precision")
         gradient = gradient_enclosure(at_point)
-        gradient_norm = sum((g * g for g in gradient), arb(0)).sqrt()
+        # upper bound of ||grad F(x0)||_2 from the entrywise upper bounds |g_p| <= a_p (exact, nonnegative)
+        gradient_norm = sum((g.abs_upper() * g.abs_upper() for g in gradient), arb(0)).sqrt()
         loss = loss_enclosure(at_point, teacher)
         # H_c: the float64 matrix nearest the midpoints of the Hessian enclosure at the point (any exact
         # symmetric matrix is allowed; float64 entries keep the products below fast)
@@ -714,6 +721,22 @@ def verify_certificate(certificate) -> VerifiedClaim:
     _require(isinstance(bounds, dict) and set(bounds) == set(BOUND_KEYS), "bounds section has unexpected or missing keys")
     _require(isinstance(claim, dict) and set(claim) == set(CLAIM_KEYS), "claim section has unexpected or missing keys")
 
+    # 1. the claim must be exactly what the theorem concludes from the stated bounds (exact arithmetic)
+    for key in BOUND_KEYS:
+        expected = int if key == "center_hessian_negative_eigenvalues" else str
+        nullable = key.endswith("one_minus_cos_lower") or key == "one_plus_cos_lower"
+        _require(isinstance(bounds[key], expected) and not isinstance(bounds[key], bool)
+                 or (nullable and bounds[key] is None), f"bound {key} has the wrong type")
+        if expected is str and bounds[key] is not None:
+            parse_decimal(bounds[key], key)
+    try:
+        concluded = conclude(k, n, bounds)
+    except ProofFailed as failure:
+        raise InvalidCertificate(f"the theorem's hypotheses fail: {failure}") from None
+    for key in CLAIM_KEYS:
+        _require(claim[key] == concluded[key] and type(claim[key]) is type(concluded[key]),
+                 f"claim {key} = {claim[key]!r} is not what the theorem gives ({concluded[key]!r})")
+    # 2. the bounds must be exactly what ball arithmetic gives at the point
     try:
         derived = derive_bounds(teacher_weights, point_values, precision, radius_factor)
     except ProofFailed as failure:
@@ -721,13 +744,6 @@ def verify_certificate(certificate) -> VerifiedClaim:
     for key in BOUND_KEYS:
         _require(bounds[key] == derived[key],
                  f"bound {key} = {bounds[key]!r} is not what the point gives ({derived[key]!r})")
-    try:
-        concluded = conclude(k, n, bounds)
-    except ProofFailed as failure:
-        raise InvalidCertificate(f"the theorem's hypotheses fail: {failure}") from None
-    for key in CLAIM_KEYS:
-        _require(claim[key] == concluded[key],
-                 f"claim {key} = {claim[key]!r} is not what the theorem gives ({concluded[key]!r})")
     return VerifiedClaim(k, n, d, claim["kind"], claim["morse_index"], bounds["radius"], claim["eigenvalue_abs_lower"],
                          claim["distance_upper"], claim["loss_lower"], claim["loss_upper"], claim["spurious"])
 

@@ -88,8 +88,6 @@ def handle_certify(args) -> int:
         raise SpuriousError("give either --point or --from-run/--runs, not both")
     if args.point is None and not from_run:
         raise SpuriousError("give the point to certify: --point FILE, or --from-run/--runs to run the engine")
-    if args.point is None and args.family is None:
-        raise SpuriousError("--family is required with --from-run")
     problem = _problem(args)
     if args.point is not None:
         point, note = read_point(args.point, problem), f"point from {args.point}"
