@@ -69,7 +69,7 @@ def main(argv=None):
 
     header = ("| k | runs x seeds | spurious runs | lowest spurious F (engine) | 2018 | certified | radius | "
               "\\|eigenvalue\\| >= | loss enclosure | gradient norm <= | bits | certify s | verify s |")
-    rule = "|" + "---|" * (header.count("|") - 1)
+    rule = "|" + "---|" * (header.replace("\\|", "").count("|") - 1)
     rows = [header, rule]
     print(header, flush=True)
     totals = []
