@@ -35,8 +35,19 @@ MINIMUM_START = (1.0, -0.03, 0.25, 0.17, -0.65)
 SADDLE_STARTS = ((1.14, -0.03, 0.2, -0.03, -0.04), (-0.59, 0.39, -0.014, 0.017, 1.07))
 
 
+_JITTED = {}
+
+
+def jitted(problem, what):
+    """problem.<what> compiled once per problem (jax.jit of a fresh bound method would recompile)."""
+    key = (id(problem), what)
+    if key not in _JITTED:
+        _JITTED[key] = (problem, jax.jit(getattr(problem, what)))
+    return _JITTED[key][1]
+
+
 def float_spectrum(problem, W):
-    return np.linalg.eigvalsh(np.asarray(jax.jit(problem.hessian)(W)))
+    return np.linalg.eigvalsh(np.asarray(jitted(problem, "hessian")(W)))
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +109,7 @@ def test_ball_hessian_on_a_box_contains_the_hessian_of_points_in_it(problem, min
     rng = np.random.default_rng(0)
     for _ in range(3):
         y = minimum + float(radius) * rng.uniform(-1, 1, minimum.shape)
-        H = np.asarray(jax.jit(problem.hessian)(y))
+        H = np.asarray(jitted(problem, "hessian")(y))
         inside = [[abs(float(hessian[p][q].mid()) - H[p, q]) <= float(hessian[p][q].rad()) + 1e-14
                    for q in range(len(H))] for p in range(len(H))]
         assert all(all(row) for row in inside)
@@ -208,7 +219,7 @@ def test_polish_recovers_a_slightly_moved_point(problem, minimum, minimum_certif
 
 def test_degenerate_hessian_is_refused(problem, minimum, saddles):
     """Between a saddle and a minimum the smallest Hessian eigenvalue crosses 0; bisect to the crossing."""
-    hessian = jax.jit(problem.hessian)
+    hessian = jitted(problem, "hessian")
     smallest = lambda t: np.linalg.eigvalsh(np.asarray(hessian((1 - t) * saddles[0] + t * minimum)))[0]
     low, high = 0.0, 1.0
     assert smallest(low) < 0 < smallest(high)
