@@ -9,7 +9,7 @@ import sys
 from ..errors import SpuriousError
 
 #: command modules, in the order `spurious --help` lists them
-COMMAND_MODULES = ("run", "certify")
+COMMAND_MODULES = ("run", "certify", "study")
 
 
 class OneLineParser(argparse.ArgumentParser):

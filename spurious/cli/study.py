@@ -1,0 +1,215 @@
+"""`spurious study ...` (run, resume, status, list) and `spurious report`: sweeps stored in the
+embedded database, and their reports (terminal tables, PNG/SVG plots, one HTML page per study)."""
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+from ..errors import SpuriousError
+
+SIZES_HELP = "size variant: quick (minutes, for a first look), cpu (the default), full (the paper's budget)"
+
+
+def _store_arg(p):
+    p.add_argument("--store", metavar="PATH", default=None,
+                   help="the study database (default $SPURIOUS_STORE or ./spurious.db)")
+
+
+def _run_args(p):
+    _store_arg(p)
+    p.add_argument("--html", metavar="DIR", default=None,
+                   help="where to write the HTML report (default: <store>-reports/ next to the store)")
+    p.add_argument("--no-report", action="store_true", help="do not print or write the report at the end")
+    p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
+    p.add_argument("--break-lock", action="store_true",
+                   help="take over a study whose lock is held by a process that is gone (e.g. on another host)")
+
+
+def register(subparsers):
+    study = subparsers.add_parser(
+        "study", help="run, resume and inspect declarative sweeps stored in a database",
+        description="A study is a declarative sweep (a TOML file or a built-in name) whose cells are "
+                    "committed to an embedded SQLite database one by one; it can be killed at any time and "
+                    "resumed. `spurious study list` shows the built-in studies.")
+    from . import OneLineParser
+
+    sub = study.add_subparsers(dest="study_command", metavar="SUBCOMMAND", parser_class=OneLineParser)
+    sub.required = True
+
+    p = sub.add_parser("run", help="run a study (only its cells not yet in the store)",
+                       description="Run a study from a TOML file or by built-in name; cells already in the "
+                                   "store are skipped, so this also resumes, and does nothing for a finished study.")
+    p.add_argument("target", metavar="CONFIG|NAME", help="a study TOML file or a built-in study name")
+    p.add_argument("--size", default=None, help=SIZES_HELP)
+    p.add_argument("--device", default=None, help="cpu, gpu or auto (default: the study's, normally auto)")
+    _run_args(p)
+    p.set_defaults(handler=handle_run)
+
+    p = sub.add_parser("resume", help="finish an interrupted study from the configuration stored with it")
+    p.add_argument("study", nargs="?", default=None, help="study (default: the one unfinished study in the store)")
+    p.add_argument("--device", default=None, help="cpu, gpu or auto")
+    _run_args(p)
+    p.set_defaults(handler=handle_resume)
+
+    p = sub.add_parser("status", help="progress of the studies in a store (works while they run)")
+    p.add_argument("study", nargs="?", default=None, help="one study (default: all)")
+    _store_arg(p)
+    p.set_defaults(handler=handle_status)
+
+    p = sub.add_parser("list", help="the built-in studies, runnable by name")
+    p.set_defaults(handler=handle_list)
+
+    p = subparsers.add_parser(
+        "report", help="report a stored study: tables, plots, HTML page",
+        description="Print a study's report from the store alone (measured vs published, minima and saddles, "
+                    "families); with --html also write PNG/SVG figures and one self-contained HTML page.")
+    p.add_argument("study", nargs="?", default=None, help="study name or name@size (default: every study)")
+    _store_arg(p)
+    p.add_argument("--html", metavar="DIR", default=None, help="write DIR/<study>.html and DIR/<study>/*.png|svg")
+    p.add_argument("--open", action="store_true", help="open the HTML page in a browser (implies --html)")
+    p.set_defaults(handler=handle_report)
+
+
+def _store_path(args) -> str:
+    from ..store import default_path
+
+    return args.store or default_path()
+
+
+def default_html_dir(store_path: str) -> str:
+    stem = os.path.splitext(os.path.basename(store_path))[0]
+    return os.path.join(os.path.dirname(os.path.abspath(store_path)), f"{stem}-reports")
+
+
+def _execute(config, args, command: str) -> int:
+    from ..studies.executors import InProcessExecutor
+    from ..studies.runner import run_study
+    from ..store import Store
+    from .._jax import resolve_device
+    from .progress import Progress
+
+    device = args.device or config.device
+    resolve_device(device)  # a clear error before anything is written
+    store = Store(_store_path(args))
+    try:
+        log = (lambda text: None) if args.quiet else (lambda text: print(text, file=sys.stderr, flush=True))
+        existing = store.study(config.key)
+        if existing is not None and existing["complete"]:
+            log(f"study {config.key}: all {existing['cells_total']} cells are already in {store.path}; nothing to run")
+        bar = None if args.quiet else Progress("runs" if config.kind == "landscape" else "cells")
+        on_cell = None
+        if not args.quiet and not bar.enabled:
+            on_cell = lambda cell, result, done, total: log(_cell_line(cell, result, done, total))
+        started = time.perf_counter()
+        outcome = run_study(config, store, InProcessExecutor(device=device), progress=bar, on_cell=on_cell,
+                            break_lock=args.break_lock, command=command)
+        if outcome.cells_run:
+            log(f"study {outcome.key}: ran {outcome.cells_run} cells in {time.perf_counter() - started:.1f} s"
+                + (f" ({outcome.cells_before} were already stored)" if outcome.cells_before else "")
+                + f"; store {store.path}")
+        if not args.no_report:
+            _print_report(store, outcome.key, args.html or default_html_dir(store.path))
+        return 0
+    finally:
+        store.close()
+
+
+def _cell_line(cell, result, done, total) -> str:
+    if cell["kind"] == "landscape":
+        p = cell["params"]
+        what = " ".join(f"{k}={v}" for k, v in p.items())
+        return (f"cell {done}/{total}: {what} seed {cell['seed']} runs {cell['first_run']}.."
+                f"{cell['first_run'] + cell['runs'] - 1}: {result['seconds']['total']:.1f} s")
+    return f"cell {done}/{total}: {result.get('seconds', 0):.1f} s"
+
+
+def _print_report(store, key: str, html_dir: str | None) -> str | None:
+    from ..report.html import write_report
+    from ..report.study import build_report
+    from ..report.tables import format_report
+
+    report = build_report(store, key)
+    print(format_report(report))
+    if html_dir is None:
+        return None
+    path = write_report(report, html_dir)
+    print(f"\nHTML report: {os.path.abspath(path)}")
+    return path
+
+
+def handle_run(args) -> int:
+    from ..studies.builtin import load_study
+
+    config = load_study(args.target, size=args.size)  # validated before the store is opened
+    return _execute(config, args, command=" ".join(["spurious", "study", "run", args.target]))
+
+
+def handle_resume(args) -> int:
+    from ..store import Store
+
+    path = _store_path(args)
+    with Store(path, create=False) as store:
+        if args.study is not None:
+            key = store.resolve(args.study)
+        else:
+            unfinished = [s["key"] for s in store.studies() if not s["complete"]]
+            if not unfinished:
+                print(f"{path}: every study is complete; nothing to resume")
+                return 0
+            if len(unfinished) > 1:
+                raise SpuriousError(f"{path} holds several unfinished studies ({', '.join(unfinished)}); name one")
+            key = unfinished[0]
+        config = store.config(key)
+    return _execute(config, args, command=f"spurious study resume {key}")
+
+
+def handle_status(args) -> int:
+    from ..report.tables import format_status
+    from ..store import Store
+
+    with Store(_store_path(args), create=False) as store:
+        studies = [store.study(store.resolve(args.study))] if args.study else store.studies()
+        print(format_status(studies, store.path))
+    return 0
+
+
+def handle_list(args) -> int:
+    from ..report.tables import format_table
+    from ..studies.builtin import catalogue, experiment_load_errors
+
+    rows = []
+    for entry in catalogue():
+        sizes = ", ".join(s + ("*" if s == entry["default_size"] else "") for s in entry["sizes"])
+        rows.append({"name": entry["name"], "kind": entry["kind"], "sizes": sizes or "-", "title": entry["title"]})
+    print("\n".join(format_table(rows, [("name", "study", "<"), ("kind", "kind", "<"), ("sizes", "sizes (*default)", "<"),
+                                        ("title", "title", "<")])))
+    print("\nrun one: spurious study run NAME [--size SIZE]   (or a TOML file: see spurious.studies.config)")
+    for name, error in experiment_load_errors().items():
+        print(f"warning: experiment module {name} failed to load: {error}", file=sys.stderr)
+    return 0
+
+
+def handle_report(args) -> int:
+    from ..store import Store
+
+    html_dir = args.html
+    with Store(_store_path(args), create=False) as store:
+        if args.open and html_dir is None:
+            html_dir = default_html_dir(store.path)
+        keys = [store.resolve(args.study)] if args.study else [s["key"] for s in store.studies()]
+        if not keys:
+            print(f"{store.path}: no studies yet")
+            return 0
+        paths = []
+        for i, key in enumerate(keys):
+            if i:
+                print("\n" + "=" * 100 + "\n")
+            paths.append(_print_report(store, key, html_dir))
+    if args.open:
+        import webbrowser
+
+        for path in paths:
+            if path:
+                webbrowser.open("file://" + os.path.abspath(path))
+    return 0

@@ -1,0 +1,175 @@
+"""One self-contained HTML page per study (figures inline as SVG; no external files or scripts)."""
+from __future__ import annotations
+
+import html
+import json
+import os
+
+from .plots import report_figures, save_figure, svg_text
+from .study import StudyReport, fmt_time
+from .tables import CLASS_COLUMNS, FAMILY_COLUMNS, _settings_line, family_rows, landscape_rows, measured_columns
+
+CSS = """
+body { font-family: system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif; margin: 0; background: #f6f7f9;
+       color: #1d2330; }
+main { max-width: 1180px; margin: 0 auto; padding: 24px 28px 60px; background: white; min-height: 100vh; }
+h1 { font-size: 1.55em; margin: 0 0 4px; } h2 { font-size: 1.2em; margin-top: 34px;
+     border-bottom: 1px solid #dde1e8; padding-bottom: 4px; }
+.key { color: #5b6475; font-family: ui-monospace, monospace; font-size: 0.95em; }
+.meta { color: #5b6475; font-size: 0.9em; margin: 6px 0; }
+.box { border-radius: 6px; padding: 12px 16px; margin: 16px 0; border: 1px solid; }
+.pass { background: #eaf7ee; border-color: #9fd3ae; } .fail { background: #fdecec; border-color: #eea9a9; }
+.neutral { background: #eef2f8; border-color: #b9c6da; }
+table { border-collapse: collapse; font-size: 0.84em; margin: 10px 0; }
+th, td { padding: 4px 9px; border-bottom: 1px solid #e5e8ee; text-align: right; white-space: nowrap; }
+th { background: #f0f2f6; position: sticky; top: 0; }
+td.l, th.l { text-align: left; } tr:nth-child(even) td { background: #fafbfc; }
+td.inside, td.match, td.REPRODUCED { color: #17692f; font-weight: 600; }
+td.outside, td.higher, td.lower { color: #a11d1d; font-weight: 600; }
+figure { margin: 18px 0; } figcaption { color: #5b6475; font-size: 0.88em; }
+svg { max-width: 100%; height: auto; }
+.scroll { overflow-x: auto; }
+code { background: #f0f2f6; padding: 1px 4px; border-radius: 3px; }
+"""
+
+LEFT = {"problem", "verdict", "other", "min_loss_verdict", "class", "run", "setting", "value"}
+
+
+def _esc(value) -> str:
+    return html.escape(str(value))
+
+
+def _table(rows: list[dict], columns: list[tuple[str, str, str]], classes_from: set[str] = frozenset()) -> str:
+    head = "".join(f'<th class="{"l" if k in LEFT else ""}">{_esc(h)}</th>' for k, h, _ in columns)
+    body = []
+    for r in rows:
+        cells = []
+        for k, _, _ in columns:
+            value = r.get(k, "")
+            css = ["l"] if k in LEFT else []
+            if k in classes_from:
+                css.append(str(value).split(" ")[0])
+            cells.append(f'<td class="{" ".join(css)}">{_esc(value)}</td>')
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    return f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table></div>'
+
+
+def _figure(fig, caption: str) -> str:
+    return f"<figure>{svg_text(fig)}<figcaption>{_esc(caption)}</figcaption></figure>"
+
+
+CAPTIONS = {
+    "fractions": "Left: share of runs ending with loss \u2265 1e-3 (the papers' criterion), with 95% Wilson "
+                 "bands; crosses are the published values. Right: the same runs split by the second-order "
+                 "test into spurious local minima (solid) and saddles (dotted).",
+    "family_losses": "Loss at each family's representative (families = endpoints equal up to the problem's "
+                     "symmetry); marker area grows with the share of runs; dashes: published lowest spurious loss.",
+    "spectra": "Hessian eigenvalues at the family representatives, one column per family (symmetric log scale).",
+}
+
+
+def _header(report: StudyReport) -> str:
+    i = report.info
+    state = "complete" if report.complete else ("running" if i["running"] else "incomplete (resume to finish)")
+    runs = f", {i['runs_done']}/{i['runs_total']} runs" if report.kind == "landscape" else ""
+    parts = [f"<h1>{_esc(report.title)}</h1>", f'<div class="key">{_esc(report.key)}</div>']
+    if report.description:
+        parts.append(f"<p>{_esc(report.description)}</p>")
+    parts.append(f'<div class="meta">{i["cells_done"]}/{i["cells_total"]} cells{runs} \u00b7 {state} \u00b7 '
+                 f'spurious {_esc(i["version"])} \u00b7 created {fmt_time(i["created"])}, updated '
+                 f'{fmt_time(i["updated"])} \u00b7 store <code>{_esc(os.path.abspath(report.store_path))}</code></div>')
+    return "\n".join(parts)
+
+
+def landscape_body(report: StudyReport, figures) -> str:
+    parts = []
+    verdicts = report.verdicts()
+    fractions = [v for v in verdicts if v["what"] == "fraction" and v["verdict"] in ("inside", "outside")]
+    if fractions:
+        inside = sum(v["verdict"] == "inside" for v in fractions)
+        css = "pass" if inside == len(fractions) else ("fail" if inside < len(fractions) / 2 else "neutral")
+        outside = [v["problem"] for v in fractions if v["verdict"] == "outside"]
+        parts.append(f'<div class="box {css}"><b>{inside} of {len(fractions)} published fractions lie inside our '
+                     f'95% intervals.</b>' + (f" Outside: {_esc(', '.join(outside))}." if outside else "") +
+                     (f"<br>Published: {_esc(report.published['source'])}; {report.published['runs']} runs per "
+                      f"problem, criterion: {_esc(report.published['criterion'])}." if report.published else "") +
+                     "</div>")
+    settings = _settings_line(report.rows)
+    if settings:
+        tol = report.rows[0]["tolerances"]
+        parts.append(f'<p class="meta">{_esc(settings)}. Tolerances: '
+                     f'{_esc(", ".join(f"{k} {v:g}" for k, v in tol.items()))}.</p>')
+    rows = landscape_rows(report)
+    parts.append("<h2>Measured against published</h2>" if report.published else "<h2>Measured</h2>")
+    parts.append(_table(rows, measured_columns(report), classes_from={"verdict", "min_loss_verdict"}))
+    parts.append('<p class="meta">Percentages of all runs of the problem; brackets: 95% Wilson intervals. '
+                 "verdict: whether the published value lies inside our interval (lowest loss: within 2e-6). "
+                 "families: spurious minima + saddles among the families with loss \u2265 1e-3 "
+                 "(* = problem not finished, families joined so far).</p>")
+    parts.append("<h2>Endpoints by class</h2>")
+    parts.append(_table(rows, CLASS_COLUMNS))
+    parts.append('<p class="meta">Second-order test at each polished endpoint: spurious minima (positive definite '
+                 "Hessian, loss above the global value) and saddles (a negative eigenvalue) are counted separately. "
+                 "not_converged: stopped by the step cap before the stop tolerance; the bound shown is their "
+                 "largest loss (they count as spurious for the loss \u2265 1e-3 criterion only if it is that large)."
+                 "</p>")
+    for stem, fig in figures:
+        parts.append(_figure(fig, CAPTIONS.get(stem, stem)))
+    fams = family_rows(report)
+    parts.append("<h2>Families above the global minimum</h2>")
+    parts.append(_table(fams, FAMILY_COLUMNS, classes_from=set()) if fams else "<p>None found.</p>")
+    glob = [r for r in family_rows(report, include_global=True) if r["class"] == "global_minimum"]
+    if glob:
+        parts.append("<h2>Global minima</h2>")
+        parts.append(_table(glob, FAMILY_COLUMNS))
+    return "\n".join(parts)
+
+
+def experiment_body(report: StudyReport, figures) -> str:
+    e = report.experiment
+    if e is None:
+        return f'<div class="box neutral">No evaluation yet: {_esc(report.experiment_error)}</div>'
+    word = "REPRODUCED" if e.passed else "NOT REPRODUCED"
+    parts = [f"<h2>Claim</h2><p>{_esc(e.claim)}</p>",
+             f'<div class="box {"pass" if e.passed else "fail"}"><b>{word}.</b> {_esc(e.summary)}</div>']
+    if e.table:
+        keys = list(e.table[0])
+        rows = [{k: (f"{v:.4g}" if isinstance(v, float) else (json.dumps(v) if isinstance(v, (list, dict)) else v))
+                 for k, v in r.items()} for r in e.table]
+        parts.append("<h2>Evidence</h2>")
+        parts.append(_table(rows, [(k, k, ">") for k in keys]))
+    for stem, fig in figures:
+        parts.append(_figure(fig, stem.replace("_", " ")))
+    config = report.config.get("experiment_config") or {}
+    rows = [{"setting": k, "value": json.dumps(v)} for k, v in config.items()]
+    parts.append("<h2>Configuration</h2>")
+    parts.append(_table(rows, [("setting", "setting", "<"), ("value", "value", "<")]))
+    return "\n".join(parts)
+
+
+def render_html(report: StudyReport, figures=None) -> str:
+    figures = report_figures(report) if figures is None else figures
+    body = landscape_body(report, figures) if report.kind == "landscape" else experiment_body(report, figures)
+    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{_esc(report.key)} \u2014 spurious'
+            f'</title><meta name="viewport" content="width=device-width, initial-scale=1"><style>{CSS}</style></head>'
+            f"<body><main>\n{_header(report)}\n{body}\n</main></body></html>\n")
+
+
+def file_stem(key: str) -> str:
+    return key.replace("@", "-").replace("/", "-")
+
+
+def write_report(report: StudyReport, directory: str) -> str:
+    """Write DIRECTORY/<study>.html (self-contained) and the figures as PNG and SVG in
+    DIRECTORY/<study>/; returns the HTML path."""
+    figures = report_figures(report)
+    stem = file_stem(report.key)
+    os.makedirs(directory, exist_ok=True)
+    for name, fig in figures:
+        save_figure(fig, os.path.join(directory, stem), name)
+    path = os.path.join(directory, f"{stem}.html")
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(render_html(report, figures))
+    os.replace(tmp, path)
+    return path

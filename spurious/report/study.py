@@ -1,0 +1,201 @@
+"""A study's report, built from the store alone (plain data; tables, plots and HTML render it).
+
+For a landscape study, one row per problem of the grid: runs done, counts per class, the share of runs
+ending with loss >= 1e-3 (the papers' criterion), the shares of spurious minima and of saddles
+(reported separately), the families, and, where the study names published numbers, the published
+value and a verdict: "inside" when the published fraction lies in our 95% Wilson interval.
+For an experiment study, the experiment's own report (claim, verdict, table, figures), evaluated on
+the stored cell results.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..stats import wilson_interval
+from ..store import Store
+
+SPURIOUS_LOSS = 1e-3
+#: a measured lowest spurious loss "matches" a published one printed to 6 decimals within this
+MIN_LOSS_MATCH = 2e-6
+
+
+def share(count: int, total: int) -> dict:
+    low, high = wilson_interval(count, total)
+    low = 0.0 if count == 0 else low  # exact at the ends (the formula leaves ~1e-18 there)
+    high = 1.0 if count == total else high
+    return {"count": int(count), "total": int(total), "fraction": count / total if total else float("nan"),
+            "ci_low": low, "ci_high": high}
+
+
+@dataclass
+class StudyReport:
+    key: str
+    kind: str
+    title: str
+    description: str
+    store_path: str
+    info: dict  # version, created, updated, cells/runs done and total, settings
+    config: dict
+    rows: list[dict] = field(default_factory=list)  # landscape: one per problem
+    families: dict[str, list[dict]] = field(default_factory=dict)  # problem key -> families
+    published: dict | None = None
+    experiment: Any = None  # ExperimentReport
+    experiment_error: str | None = None
+
+    @property
+    def complete(self) -> bool:
+        return self.info["cells_done"] >= self.info["cells_total"]
+
+    def verdicts(self) -> list[dict]:
+        """One entry per published number compared (fractions and lowest spurious losses)."""
+        out = []
+        for row in self.rows:
+            if row.get("published_fraction") is not None:
+                out.append({"what": "fraction", "problem": row["label"], "published": row["published_fraction"],
+                            "measured": row["spurious"]["fraction"], "ci_low": row["spurious"]["ci_low"],
+                            "ci_high": row["spurious"]["ci_high"], "verdict": row["verdict"]})
+            if row.get("published_min_loss") is not None:
+                out.append({"what": "lowest spurious loss", "problem": row["label"],
+                            "published": row["published_min_loss"], "measured": row["min_spurious_loss"],
+                            "verdict": row["min_loss_verdict"]})
+        return out
+
+
+def _series(params: dict, varying: set[str]) -> str:
+    parts = []
+    if "teacher" in params and "student" in params:
+        extra = params["student"] - params["teacher"]
+        parts.append("n = k" if extra == 0 else f"n = k {'+' if extra > 0 else '-'} {abs(extra)}")
+    for name in sorted(varying - {"teacher", "student", "extra"}):
+        parts.append(f"{name} = {params.get(name)}")
+    return ", ".join(parts) or "all"
+
+
+def _label(params: dict) -> str:
+    short = {"teacher": "k", "student": "n", "dim": "d"}
+    return " ".join(f"{short.get(k, k)}={v}" for k, v in params.items())
+
+
+def _fraction_verdict(published: float | None, s: dict) -> str:
+    if published is None:
+        return ""
+    if not s["total"]:
+        return "no runs yet"
+    return "inside" if s["ci_low"] - 1e-12 <= published <= s["ci_high"] + 1e-12 else "outside"
+
+
+def _min_loss_verdict(published: float | None, measured: float | None) -> str:
+    if published is None:
+        return ""
+    if measured is None:
+        return "not observed"
+    if abs(measured - published) <= MIN_LOSS_MATCH:
+        return "match"
+    return "higher" if measured > published else "lower"
+
+
+def build_report(store: Store, study: str) -> StudyReport:
+    key = store.resolve(study)
+    row = store.study(key)
+    config = row["config"]
+    info = {k: row[k] for k in ("version", "created", "updated", "cells_done", "cells_total", "runs_done",
+                                "runs_total", "running")}
+    report = StudyReport(key=key, kind=row["kind"], title=row["title"] or config.get("title") or key,
+                         description=config.get("description", ""), store_path=store.path, info=info, config=config,
+                         published=config.get("published"))
+    if row["kind"] == "experiment":
+        _experiment(store, report, config)
+    else:
+        _landscape(store, report)
+    return report
+
+
+def _experiment(store: Store, report: StudyReport, config: dict):
+    from ..studies.builtin import find_experiment
+
+    name = config["experiment"]
+    experiment = find_experiment(name)
+    if experiment is None:
+        report.experiment_error = f"experiment {name!r} is not installed in this version of spurious"
+        return
+    results = store.experiment_results(report.key)
+    if not results:
+        report.experiment_error = "no cells finished yet"
+        return
+    try:
+        report.experiment = experiment.evaluate(config["experiment_config"], results)
+    except Exception as error:  # a partial study may not be evaluable yet
+        if report.complete:
+            raise
+        report.experiment_error = (f"cannot evaluate {len(results)} of {report.info['cells_total']} cells yet "
+                                   f"({type(error).__name__}: {error})")
+
+
+def _landscape(store: Store, report: StudyReport):
+    from ..studies.cells import merge_families
+
+    published = report.published or {}
+    problems = store.problem_counts(report.key)
+    varying = {name for name, values in report.config.get("grid", {}).items() if len(values) > 1}
+    for p in problems:
+        params = p["params"]
+        params = {**{k: params[k] for k in ("teacher", "student") if k in params},
+                  **{k: v for k, v in params.items() if k not in ("teacher", "student")}}
+        total = p["runs_done"]
+        counts = p["counts"]
+        if p["cells_done"] >= p["cells_total"]:
+            families = store.families(report.key, p["key"])
+            partial = False
+        elif total:
+            families = merge_families(p["name"], p["params"], p["tolerances"],
+                                      store.cell_families(report.key, p["key"]), total)
+            partial = True
+        else:
+            families, partial = [], True
+        for f in families:
+            f["problem_key"] = p["key"]
+        report.families[p["key"]] = families
+        spurious_families = [f for f in families if f["class"] != "global_minimum" and f["loss"] is not None
+                             and f["loss"] >= SPURIOUS_LOSS]
+        min_loss = p["min_loss_ge_1e-3"]
+        pub_key = f"{params.get('teacher')},{params.get('student')}"
+        protocol_match = params.get("dim", params.get("teacher")) == params.get("teacher")
+        pub_fraction = published.get("fraction", {}).get(pub_key) if protocol_match else None
+        pub_families = published.get("families", {}).get(pub_key) if protocol_match else None
+        pub_min = published.get("min_loss", {}).get(pub_key) if protocol_match else None
+        spurious = share(p["loss_ge_1e-3"], total)
+        minima = share(counts.get("spurious_minimum", 0) + counts.get("local_minimum", 0), total)
+        global_minima = share(counts.get("global_minimum", 0), total)
+        saddles = share(counts.get("saddle", 0), total)
+        other = {c: n for c, n in counts.items()
+                 if c not in ("global_minimum", "spurious_minimum", "local_minimum", "saddle")}
+        report.rows.append({
+            "key": p["key"], "params": params, "label": _label(params), "series": _series(params, varying),
+            "x": params.get("teacher", p["position"]), "runs_done": total, "runs_total": p["runs_total"],
+            "cells_done": p["cells_done"], "cells_total": p["cells_total"], "counts": counts,
+            "optimizer": p["optimizer"], "tolerances": p["tolerances"],
+            "spurious": spurious, "global": global_minima, "minima": minima, "saddles": saddles, "other": other,
+            "not_converged_max_loss": p["not_converged_max_loss"],
+            "families_partial": partial, "n_families": len(families),
+            "n_spurious_families": len(spurious_families),
+            "n_spurious_minimum_families": sum(f["class"] in ("spurious_minimum", "local_minimum")
+                                               for f in spurious_families),
+            "n_saddle_families": sum(f["class"] == "saddle" for f in spurious_families),
+            "min_spurious_loss": min_loss,
+            "published_fraction": pub_fraction, "verdict": _fraction_verdict(pub_fraction, spurious),
+            "published_families": pub_families,
+            "published_min_loss": pub_min, "min_loss_verdict": _min_loss_verdict(pub_min, min_loss),
+        })
+
+
+def fmt_time(stamp: float | None) -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(stamp)) if stamp else "-"
+
+
+def pct(value: float | None, digits: int = 1) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    return f"{100 * value:.{digits}f}"

@@ -1,0 +1,194 @@
+"""Terminal tables of a study report (spurious.report.study.StudyReport)."""
+from __future__ import annotations
+
+import json
+
+from .study import StudyReport, fmt_time, pct
+
+
+def _settings_line(rows: list[dict]) -> str:
+    if not rows:
+        return ""
+    o = rows[0]["optimizer"]
+    steps = sorted({r["optimizer"]["step"] for r in rows})
+    step = f"{steps[0]:g}" if len(steps) == 1 else f"{steps[-1]:g}..{steps[0]:g}"
+    newton = "off" if o["newton_switch"] is None else f"below {o['newton_switch']:g}"
+    return (f"gradient descent: step {step}, stop at {o['stop_norm']} <= {o['grad_tol']:g}, "
+            f"at most {o['max_steps']} steps, Newton switch {newton}")
+
+
+def format_table(rows: list[dict], columns: list[tuple[str, str, str]]) -> list[str]:
+    """Plain text table. columns: (key, header, align '<' or '>')."""
+    cells = [[str(r.get(k, "")) for k, _, _ in columns] for r in rows]
+    widths = [max([len(h)] + [len(c[i]) for c in cells]) for i, (_, h, _) in enumerate(columns)]
+    line = lambda values: "  ".join(f"{v:{a}{w}}" for v, (_, _, a), w in zip(values, columns, widths)).rstrip()
+    return [line([h for _, h, _ in columns]), line(["-" * w for w in widths])] + [line(c) for c in cells]
+
+
+def _interval(s: dict) -> str:
+    if not s["total"]:
+        return "-"
+    return f"{pct(s['fraction'])} [{pct(s['ci_low'])}, {pct(s['ci_high'])}]"
+
+
+def _other(r: dict) -> str:
+    parts = []
+    for c, n in sorted(r["other"].items()):
+        text = f"{c} {n}"
+        if c == "not_converged" and r.get("not_converged_max_loss") is not None:
+            text += f" (loss <= {r['not_converged_max_loss']:.1e})"
+        parts.append(text)
+    return ", ".join(parts) or "-"
+
+
+def landscape_rows(report: StudyReport) -> list[dict]:
+    """The main tables' rows as display strings (shared by the terminal and the HTML page)."""
+    out = []
+    for r in report.rows:
+        runs = f"{r['runs_done']}" + ("" if r["runs_done"] == r["runs_total"] else f"/{r['runs_total']}")
+        fams = f"{r['n_spurious_minimum_families']}+{r['n_saddle_families']}"
+        if r["families_partial"] and r["runs_done"]:
+            fams += "*"
+        out.append({
+            "problem": r["label"], "runs": runs, "measured": _interval(r["spurious"]),
+            "published": pct(r["published_fraction"]) if r["published_fraction"] is not None else "-",
+            "verdict": r["verdict"] or "-",
+            "global": _interval(r["global"]), "minima": _interval(r["minima"]), "saddles": _interval(r["saddles"]),
+            "other": _other(r), "families": fams,
+            "published_families": str(r["published_families"]) if r["published_families"] is not None else "-",
+            "min_loss": f"{r['min_spurious_loss']:.6f}" if r["min_spurious_loss"] is not None else "-",
+            "published_min_loss": f"{r['published_min_loss']:.6f}" if r["published_min_loss"] is not None else "-",
+            "min_loss_verdict": r["min_loss_verdict"] or "-",
+        })
+    return out
+
+
+MEASURED_COLUMNS = [
+    ("problem", "problem", "<"), ("runs", "runs", ">"),
+    ("measured", "loss>=1e-3 % [95% CI]", ">"), ("published", "published %", ">"), ("verdict", "verdict", "<"),
+    ("families", "families min+saddle", ">"), ("published_families", "published", ">"),
+    ("min_loss", "lowest loss>=1e-3", ">"), ("published_min_loss", "published", ">"),
+    ("min_loss_verdict", "verdict", "<"),
+]
+PUBLISHED_KEYS = {"published", "verdict", "published_families", "published_min_loss", "min_loss_verdict"}
+
+CLASS_COLUMNS = [
+    ("problem", "problem", "<"), ("runs", "runs", ">"), ("global", "global minima % [95% CI]", ">"),
+    ("minima", "spurious minima %", ">"), ("saddles", "saddles %", ">"), ("other", "other endpoints", "<"),
+]
+
+
+def measured_columns(report: StudyReport) -> list[tuple[str, str, str]]:
+    has = any(r["published_fraction"] is not None or r["published_min_loss"] is not None for r in report.rows)
+    return MEASURED_COLUMNS if has else [c for c in MEASURED_COLUMNS if c[0] not in PUBLISHED_KEYS]
+
+
+FAMILY_COLUMNS = [("problem", "problem", "<"), ("id", "family", ">"), ("class", "class", "<"),
+                  ("index", "index", ">"), ("loss", "loss", ">"), ("lambda_min", "lambda_min", ">"),
+                  ("lambda_max", "lambda_max", ">"), ("count", "runs", ">"), ("fraction", "% [95% CI]", ">"),
+                  ("run", "representative", ">")]
+
+
+def _loss(value) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.6f}" if abs(value) >= 1e-4 else f"{value:.1e}"
+
+
+def family_rows(report: StudyReport, include_global: bool = False, limit: int | None = None) -> list[dict]:
+    out = []
+    labels = {r["key"]: r["label"] for r in report.rows}
+    for pkey, families in report.families.items():
+        for f in families:
+            if f["class"] == "global_minimum" and not include_global:
+                continue
+            out.append({"problem": labels.get(pkey, pkey), "id": f["id"], "class": f["class"], "index": f["index"],
+                        "loss": _loss(f["loss"]),
+                        "lambda_min": f"{f['lambda_min']:.3e}" if f["lambda_min"] is not None else "-",
+                        "lambda_max": f"{f['lambda_max']:.3e}" if f["lambda_max"] is not None else "-",
+                        "count": f["count"],
+                        "fraction": f"{pct(f['fraction'])} [{pct(f['ci_low'])}, {pct(f['ci_high'])}]",
+                        "run": f"seed {f['seed']} run {f['run']}"})
+    return out[:limit] if limit else out
+
+
+def header_lines(report: StudyReport) -> list[str]:
+    i = report.info
+    state = "complete" if report.complete else ("running" if i["running"] else "incomplete")
+    lines = [f"{report.key}: {report.title}" if report.title != report.key else report.key]
+    if report.description:
+        lines.append(report.description)
+    lines.append(f"store {report.store_path}: {i['cells_done']}/{i['cells_total']} cells"
+                 + (f", {i['runs_done']}/{i['runs_total']} runs" if report.kind == "landscape" else "")
+                 + f" ({state}), spurious {i['version']}, updated {fmt_time(i['updated'])}")
+    return lines
+
+
+def format_report(report: StudyReport, max_families: int = 30) -> str:
+    lines = header_lines(report)
+    if report.kind == "experiment":
+        return "\n".join(lines + [""] + experiment_lines(report))
+    settings = _settings_line(report.rows)
+    if settings:
+        lines.append(settings)
+    if report.published:
+        lines.append(f"published: {report.published['source']} ({report.published['runs']} runs per problem, "
+                     f"{report.published['criterion']})")
+    rows = landscape_rows(report)
+    lines.append("")
+    lines += format_table(rows, measured_columns(report))
+    lines += ["", "endpoints by class (second-order test at the polished endpoint):"]
+    lines += format_table(rows, CLASS_COLUMNS)
+    lines.append("intervals: 95% Wilson; verdict: whether the published value lies inside our interval; "
+                 "families: spurious minima + saddles with loss >= 1e-3 (* = problem not finished)")
+    verdicts = report.verdicts()
+    fractions = [v for v in verdicts if v["what"] == "fraction" and v["verdict"] in ("inside", "outside")]
+    if fractions:
+        inside = sum(v["verdict"] == "inside" for v in fractions)
+        lines.append(f"published fractions inside our 95% intervals: {inside} of {len(fractions)}")
+    fams = family_rows(report)
+    if fams:
+        lines += ["", "families of endpoints with loss above the global value (representatives' Hessians):"]
+        lines += format_table(fams[:max_families], FAMILY_COLUMNS)
+        if len(fams) > max_families:
+            lines.append(f"... {len(fams) - max_families} more (see the HTML report or Store.families_frame)")
+    return "\n".join(lines)
+
+
+def experiment_lines(report: StudyReport) -> list[str]:
+    if report.experiment is None:
+        return [f"no evaluation: {report.experiment_error}"]
+    e = report.experiment
+    lines = ["claim: " + e.claim, "", f"verdict: {'REPRODUCED' if e.passed else 'NOT REPRODUCED'}: {e.summary}"]
+    if e.table:
+        keys = list(e.table[0])
+        rows = [{k: _short(v) for k, v in r.items()} for r in e.table]
+        lines += [""] + format_table(rows, [(k, k, ">") for k in keys])
+    return lines
+
+
+def _short(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, (list, dict)):
+        return json.dumps(value)[:40]
+    return str(value)
+
+
+def format_status(studies: list[dict], path: str) -> str:
+    if not studies:
+        return f"{path}: no studies yet"
+    rows = []
+    for s in studies:
+        if s["complete"]:
+            state = "complete"
+        elif s["running"]:
+            state = f"running (pid {s['lock']['pid']})"
+        else:
+            state = "stopped: spurious study resume " + s["key"]
+        rows.append({"study": s["key"], "kind": s["kind"], "cells": f"{s['cells_done']}/{s['cells_total']}",
+                     "runs": f"{s['runs_done']}/{s['runs_total']}" if s["kind"] == "landscape" else "-",
+                     "updated": fmt_time(s["updated"]), "state": state})
+    cols = [("study", "study", "<"), ("kind", "kind", "<"), ("cells", "cells", ">"), ("runs", "runs", ">"),
+            ("updated", "updated", "<"), ("state", "state", "<")]
+    return "\n".join([f"store {path}"] + format_table(rows, cols))

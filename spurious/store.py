@@ -1,0 +1,515 @@
+"""The store: one SQLite file (WAL mode) holding studies, their cells, runs and families.
+
+    store = Store("spurious.db")
+    store.studies_frame()                       # one row per study
+    store.runs_frame("safran-shamir-2018@quick")  # one row per run, with the problem's parameters
+    store.families_frame("safran-shamir-2018@quick")
+
+Tables
+  studies        key (name or name@size), kind, title, config (JSON: everything needed to re-run it),
+                 work_hash (of the part that determines results), cells_total, runs_total, version
+  problems       per landscape study and problem: params, optimizer settings, tolerances (JSON)
+  cells          one committed cell: spec (JSON), result (JSON: an experiment's result, or a landscape
+                 cell's timings and counts), seconds, device, package version
+  runs           one row per run: status, class, loss, gradient norms, steps, halvings, Newton finish,
+                 Morse index, lambda_min, lambda_max, family in its cell
+  cell_families  the families found inside one cell (representative parameters, spectrum)
+  families       per problem, once all its cells are in: the families joined across cells
+  family_members which cell family belongs to which problem family
+  locks          the process running a study (one writer per study)
+
+A cell is written in one transaction (cell, runs, cell families and, when it completes its problem,
+the problem's families), so a study killed at any moment, SIGKILL included, holds only whole cells
+and resumes where it stopped. Readers (status, reports, notebooks) work while a study runs.
+"""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sqlite3
+import time
+import uuid
+from contextlib import contextmanager
+
+from .errors import SpuriousError
+
+SCHEMA_VERSION = "1"
+DEFAULT_PATH = "spurious.db"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS studies (
+  id INTEGER PRIMARY KEY, key TEXT UNIQUE NOT NULL, name TEXT NOT NULL, size TEXT, kind TEXT NOT NULL,
+  title TEXT, config TEXT NOT NULL, work_hash TEXT NOT NULL, cells_total INTEGER NOT NULL,
+  runs_total INTEGER NOT NULL, version TEXT, created REAL, updated REAL);
+CREATE TABLE IF NOT EXISTS problems (
+  study_id INTEGER NOT NULL, key TEXT NOT NULL, position INTEGER NOT NULL, name TEXT NOT NULL,
+  params TEXT NOT NULL, optimizer TEXT NOT NULL, tolerances TEXT NOT NULL, cells_total INTEGER NOT NULL,
+  runs_total INTEGER NOT NULL, PRIMARY KEY (study_id, key));
+CREATE TABLE IF NOT EXISTS cells (
+  study_id INTEGER NOT NULL, idx INTEGER NOT NULL, key TEXT NOT NULL, kind TEXT NOT NULL,
+  problem_key TEXT, seed INTEGER, first_run INTEGER, runs INTEGER, spec TEXT NOT NULL, result TEXT,
+  seconds REAL, device TEXT, version TEXT, finished REAL, PRIMARY KEY (study_id, idx));
+CREATE TABLE IF NOT EXISTS runs (
+  study_id INTEGER NOT NULL, problem_key TEXT NOT NULL, seed INTEGER NOT NULL, run INTEGER NOT NULL,
+  cell INTEGER NOT NULL, status TEXT, class TEXT, loss REAL, grad_norm REAL, polished_grad_norm REAL,
+  polished INTEGER, steps INTEGER, halvings INTEGER, newton INTEGER, morse_index INTEGER,
+  lambda_min REAL, lambda_max REAL, cell_family INTEGER, PRIMARY KEY (study_id, problem_key, seed, run));
+CREATE TABLE IF NOT EXISTS cell_families (
+  study_id INTEGER NOT NULL, cell INTEGER NOT NULL, local INTEGER NOT NULL, problem_key TEXT NOT NULL,
+  seed INTEGER, run INTEGER, loss REAL, class TEXT, morse_index INTEGER, lambda_min REAL, lambda_max REAL,
+  count INTEGER, spectrum TEXT, representative TEXT, PRIMARY KEY (study_id, cell, local));
+CREATE TABLE IF NOT EXISTS families (
+  study_id INTEGER NOT NULL, problem_key TEXT NOT NULL, id INTEGER NOT NULL, class TEXT, loss REAL,
+  morse_index INTEGER, lambda_min REAL, lambda_max REAL, count INTEGER, fraction REAL, ci_low REAL,
+  ci_high REAL, seed INTEGER, run INTEGER, spectrum TEXT, representative TEXT,
+  PRIMARY KEY (study_id, problem_key, id));
+CREATE TABLE IF NOT EXISTS family_members (
+  study_id INTEGER NOT NULL, problem_key TEXT NOT NULL, family INTEGER NOT NULL, cell INTEGER NOT NULL,
+  local INTEGER NOT NULL, PRIMARY KEY (study_id, cell, local));
+CREATE TABLE IF NOT EXISTS locks (
+  study TEXT PRIMARY KEY, token TEXT NOT NULL, pid INTEGER, host TEXT, proc_start TEXT, acquired REAL,
+  command TEXT);
+CREATE INDEX IF NOT EXISTS runs_by_cell ON runs (study_id, cell);
+"""
+
+RUN_COLUMNS = ("status", "class", "loss", "grad_norm", "polished_grad_norm", "polished", "steps", "halvings",
+               "newton", "morse_index", "lambda_min", "lambda_max", "cell_family")
+
+
+class StudyBusy(SpuriousError):
+    """Another live process is writing the study."""
+
+
+def default_path() -> str:
+    return os.environ.get("SPURIOUS_STORE", DEFAULT_PATH)
+
+
+def _proc_start(pid: int) -> str | None:
+    """The kernel's start time of a process (to tell a live pid from a reused one); None if unknown."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            fields = fh.read().rsplit(")", 1)[1].split()
+        return None if fields[0] in ("Z", "X") else fields[19]
+    except (OSError, IndexError):
+        return None
+
+
+def _alive(pid: int, host: str, proc_start: str | None) -> bool:
+    if host != socket.gethostname():
+        return True  # cannot tell: assume it runs
+    if os.path.exists("/proc/self/stat"):
+        now = _proc_start(pid)
+        return now is not None and (proc_start is None or now == proc_start)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class Store:
+    """An embedded SQLite store. `create=False` opens an existing file only (for readers)."""
+
+    def __init__(self, path: str | os.PathLike | None = None, create: bool = True):
+        self.path = os.fspath(path if path is not None else default_path())
+        if not create and not os.path.exists(self.path):
+            raise SpuriousError(f"no store at {self.path} (run a study first, or pass --store PATH)")
+        folder = os.path.dirname(os.path.abspath(self.path))
+        if create and not os.path.isdir(folder):
+            raise SpuriousError(f"cannot create store {self.path}: folder {folder} does not exist")
+        try:
+            self.db = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
+            self.db.row_factory = sqlite3.Row
+            self.db.execute("PRAGMA busy_timeout = 60000")
+            mode = self.db.execute("PRAGMA journal_mode").fetchone()[0]
+            if mode.lower() != "wal":
+                self.db.execute("PRAGMA journal_mode = WAL")
+            self.db.execute("PRAGMA synchronous = FULL")
+            if create:
+                have = {r[0] for r in self.db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+                if not {"studies", "cells", "runs", "locks", "meta"} <= have:
+                    from . import __version__
+
+                    self.db.executescript(
+                        "BEGIN IMMEDIATE;" + _SCHEMA +
+                        f"INSERT OR IGNORE INTO meta VALUES ('schema', '{SCHEMA_VERSION}');"
+                        f"INSERT OR IGNORE INTO meta VALUES ('created_by', 'spurious {__version__}');COMMIT;")
+            self._check_schema()
+        except sqlite3.DatabaseError as error:
+            raise SpuriousError(f"{self.path} is not a spurious store ({error})") from None
+
+    def _check_schema(self):
+        have = {r[0] for r in self.db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if "studies" not in have:
+            raise SpuriousError(f"{self.path} is not a spurious store (no studies table)")
+        row = self.db.execute("SELECT value FROM meta WHERE key='schema'").fetchone() if "meta" in have else None
+        if row is not None and row[0] != SCHEMA_VERSION:
+            raise SpuriousError(f"{self.path} has store schema {row[0]}, this version reads {SCHEMA_VERSION}")
+
+    def close(self):
+        self.db.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    @contextmanager
+    def _write(self):
+        """One write transaction (BEGIN IMMEDIATE: taken at once, so checks inside it hold)."""
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        else:
+            self.db.execute("COMMIT")
+
+    # -- studies -------------------------------------------------------------------------------
+    def study(self, key: str) -> dict | None:
+        row = self.db.execute("SELECT * FROM studies WHERE key = ?", (key,)).fetchone()
+        if row is None:
+            return None
+        out = dict(row)
+        out["config"] = json.loads(out["config"])
+        out["cells_done"] = self.db.execute("SELECT COUNT(*) FROM cells WHERE study_id = ?", (out["id"],)).fetchone()[0]
+        out["runs_done"] = self.db.execute("SELECT COALESCE(SUM(runs), 0) FROM cells WHERE study_id = ?",
+                                           (out["id"],)).fetchone()[0]
+        lock = self.db.execute("SELECT * FROM locks WHERE study = ?", (key,)).fetchone()
+        out["lock"] = dict(lock) if lock is not None else None
+        out["running"] = bool(lock is not None and _alive(lock["pid"], lock["host"], lock["proc_start"]))
+        out["complete"] = out["cells_done"] >= out["cells_total"]
+        return out
+
+    def studies(self) -> list[dict]:
+        keys = [r[0] for r in self.db.execute("SELECT key FROM studies ORDER BY id")]
+        return [self.study(k) for k in keys]
+
+    def resolve(self, name: str) -> str:
+        """A study key from a key or a bare name (the most recently updated size of that name)."""
+        if self.db.execute("SELECT 1 FROM studies WHERE key = ?", (name,)).fetchone():
+            return name
+        rows = self.db.execute("SELECT key FROM studies WHERE name = ? ORDER BY updated DESC", (name,)).fetchall()
+        if rows:
+            return rows[0][0]
+        known = [r[0] for r in self.db.execute("SELECT key FROM studies ORDER BY id")]
+        raise SpuriousError(f"no study {name!r} in {self.path} (it holds: {', '.join(known) or 'nothing yet'})")
+
+    def register(self, config, cells: list[dict]) -> int:
+        """Record a study (idempotent); refuse a different configuration under the same key."""
+        from . import __version__
+        from .studies.config import canonical_json
+
+        problems = config.problems()
+        per_problem: dict[str, list[int]] = {}
+        for cell in cells:
+            if cell["kind"] == "landscape":
+                per_problem.setdefault(cell["problem_key"], []).append(cell["runs"])
+        runs_total = sum(sum(v) for v in per_problem.values())
+        with self._write() as db:
+            row = db.execute("SELECT id, work_hash, cells_total FROM studies WHERE key = ?", (config.key,)).fetchone()
+            if row is not None:
+                self._check_same(config, row)
+                return row["id"]
+            now = time.time()
+            cur = db.execute(
+                "INSERT INTO studies (key, name, size, kind, title, config, work_hash, cells_total, runs_total, "
+                "version, created, updated) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                (config.key, config.name, config.size, config.kind, config.title, canonical_json(config.to_dict()),
+                 config.work_hash(), len(cells), runs_total, __version__, now, now))
+            study_id = cur.lastrowid
+            for position, p in enumerate(problems):
+                runs = per_problem.get(p["key"], [])
+                db.execute("INSERT INTO problems VALUES (?,?,?,?,?,?,?,?,?)",
+                           (study_id, p["key"], position, p["name"], canonical_json(p["params"]),
+                            canonical_json(p["optimizer"]), canonical_json(p["tolerances"]), len(runs), sum(runs)))
+            return study_id
+
+    def _check_same(self, config, row):
+        if row["work_hash"] != config.work_hash():
+            raise SpuriousError(
+                f"study {config.key!r} in {self.path} was run with a different configuration; "
+                f"give this one another name or use another --store")
+
+    def check_compatible(self, config):
+        """Raise if the store holds this study key with other settings (read-only check)."""
+        row = self.db.execute("SELECT id, work_hash FROM studies WHERE key = ?", (config.key,)).fetchone()
+        if row is not None:
+            self._check_same(config, row)
+
+    def config(self, key: str):
+        from .studies.config import StudyConfig
+
+        row = self.study(key)
+        if row is None:
+            raise SpuriousError(f"no study {key!r} in {self.path}")
+        return StudyConfig.from_dict(row["config"])
+
+    def _id(self, key: str) -> int:
+        row = self.db.execute("SELECT id FROM studies WHERE key = ?", (key,)).fetchone()
+        if row is None:
+            raise SpuriousError(f"no study {key!r} in {self.path}")
+        return row[0]
+
+    # -- locking --------------------------------------------------------------------------------
+    def acquire(self, key: str, break_lock: bool = False, command: str = "") -> str:
+        """Become the one writer of a study; raise StudyBusy while another live process is."""
+        token = uuid.uuid4().hex
+        with self._write() as db:
+            row = db.execute("SELECT * FROM locks WHERE study = ?", (key,)).fetchone()
+            if row is not None and not break_lock and _alive(row["pid"], row["host"], row["proc_start"]):
+                since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(row["acquired"]))
+                raise StudyBusy(
+                    f"study {key!r} is being run by process {row['pid']} on {row['host']} (since {since}); "
+                    f"wait for it to finish or stop it (if that process is gone, resume with --break-lock)")
+            db.execute("INSERT OR REPLACE INTO locks VALUES (?,?,?,?,?,?,?)",
+                       (key, token, os.getpid(), socket.gethostname(), _proc_start(os.getpid()), time.time(),
+                        command))
+        return token
+
+    def release(self, key: str, token: str):
+        with self._write() as db:
+            db.execute("DELETE FROM locks WHERE study = ? AND token = ?", (key, token))
+
+    def _check_token(self, db, key: str, token: str):
+        row = db.execute("SELECT token, pid FROM locks WHERE study = ?", (key,)).fetchone()
+        if row is None or row["token"] != token:
+            raise StudyBusy(f"study {key!r}: this process no longer holds its lock "
+                            f"(taken over by process {row['pid'] if row else '?'}); stopping")
+
+    # -- cells -----------------------------------------------------------------------------------
+    def done_cells(self, key: str) -> dict[int, str]:
+        """{cell index: cell key} of the committed cells."""
+        return {r[0]: r[1] for r in self.db.execute("SELECT idx, key FROM cells WHERE study_id = ?", (self._id(key),))}
+
+    def problems(self, key: str) -> list[dict]:
+        rows = self.db.execute("SELECT * FROM problems WHERE study_id = ? ORDER BY position", (self._id(key),))
+        out = []
+        for r in rows:
+            d = dict(r)
+            for k in ("params", "optimizer", "tolerances"):
+                d[k] = json.loads(d[k])
+            first = [k for k in ("teacher", "student", "dim") if k in d["params"]]
+            d["params"] = {k: d["params"][k] for k in first + [k for k in d["params"] if k not in first]}
+            out.append(d)
+        return out
+
+    def cell_families(self, key: str, problem_key: str) -> list[dict]:
+        rows = self.db.execute("SELECT * FROM cell_families WHERE study_id = ? AND problem_key = ? "
+                               "ORDER BY cell, local", (self._id(key), problem_key))
+        return [self._family_row(r, local=True) for r in rows]
+
+    @staticmethod
+    def _family_row(r, local=False) -> dict:
+        d = dict(r)
+        d["index"] = d.pop("morse_index")
+        d["spectrum"] = json.loads(d["spectrum"]) if d["spectrum"] else []
+        d["representative"] = json.loads(d["representative"]) if d["representative"] else None
+        return d
+
+    def commit_cell(self, key: str, token: str, cell: dict, result: dict, families: list[dict] | None = None) -> bool:
+        """Write one finished cell atomically; `families`: the problem's joined families, when this
+        cell completes its problem. Returns False (writing nothing) if the cell is already stored."""
+        from .studies.config import canonical_json
+
+        study_id = self._id(key)
+        with self._write() as db:
+            self._check_token(db, key, token)
+            have = db.execute("SELECT key FROM cells WHERE study_id = ? AND idx = ?", (study_id, cell["index"])).fetchone()
+            if have is not None:
+                if have[0] != cell["key"]:
+                    raise SpuriousError(f"study {key!r}: stored cell {cell['index']} differs from the planned one")
+                return False
+            now = time.time()
+            if cell["kind"] == "experiment":
+                db.execute("INSERT INTO cells (study_id, idx, key, kind, spec, result, seconds, version, finished) "
+                           "VALUES (?,?,?,?,?,?,?,?,?)",
+                           (study_id, cell["index"], cell["key"], "experiment", canonical_json(cell),
+                            canonical_json(result["result"]), result.get("seconds"), result.get("version"), now))
+            else:
+                runs, fams = result["runs"], result["families"]
+                counts: dict[str, int] = {}
+                for c in runs["class"]:
+                    counts[c] = counts.get(c, 0) + 1
+                summary = {"counts": counts, "seconds": result["seconds"], "families": len(fams)}
+                db.execute("INSERT INTO cells VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                           (study_id, cell["index"], cell["key"], "landscape", cell["problem_key"], cell["seed"],
+                            cell["first_run"], cell["runs"], canonical_json(cell), canonical_json(summary),
+                            result["seconds"]["total"], result["device"], result["version"], now))
+                names = ("status", "class", "loss", "grad_norm", "polished_grad_norm", "polished", "steps",
+                         "halvings", "newton", "index", "lambda_min", "lambda_max", "family")
+                columns = [runs[n] for n in names]
+                db.executemany(
+                    f"INSERT INTO runs VALUES (?,?,?,?,?,{','.join('?' * len(RUN_COLUMNS))})",
+                    [(study_id, cell["problem_key"], cell["seed"], run, cell["index"], *values)
+                     for run, *values in zip(runs["run"], *columns)])
+                db.executemany(
+                    "INSERT INTO cell_families VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    [(study_id, cell["index"], f["id"], cell["problem_key"], cell["seed"], f["run"], f["loss"],
+                      f["class"], f["index"], f["lambda_min"], f["lambda_max"], f["count"],
+                      json.dumps(f["spectrum"]), json.dumps(f["representative"])) for f in fams])
+                if families is not None:
+                    self._write_families(db, study_id, cell["problem_key"], families)
+            db.execute("UPDATE studies SET updated = ? WHERE id = ?", (now, study_id))
+        return True
+
+    def write_families(self, key: str, token: str, problem_key: str, families: list[dict]):
+        with self._write() as db:
+            self._check_token(db, key, token)
+            self._write_families(db, self._id(key), problem_key, families)
+
+    @staticmethod
+    def _write_families(db, study_id, problem_key, families):
+        db.execute("DELETE FROM families WHERE study_id = ? AND problem_key = ?", (study_id, problem_key))
+        db.execute("DELETE FROM family_members WHERE study_id = ? AND problem_key = ?", (study_id, problem_key))
+        for f in families:
+            db.execute("INSERT INTO families VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                       (study_id, problem_key, f["id"], f["class"], f["loss"], f["index"], f["lambda_min"],
+                        f["lambda_max"], f["count"], f["fraction"], f["ci_low"], f["ci_high"], f["seed"], f["run"],
+                        json.dumps(f["spectrum"]), json.dumps(f["representative"])))
+            db.executemany("INSERT INTO family_members VALUES (?,?,?,?,?)",
+                           [(study_id, problem_key, f["id"], cell, local) for cell, local in f["members"]])
+
+    def problems_missing_families(self, key: str) -> set[str]:
+        """Problems with cell families but no joined families (all cells in: should not happen)."""
+        return {r[0] for r in self.db.execute(
+            "SELECT DISTINCT problem_key FROM cell_families c WHERE study_id = ? AND NOT EXISTS "
+            "(SELECT 1 FROM families f WHERE f.study_id = c.study_id AND f.problem_key = c.problem_key)",
+            (self._id(key),))}
+
+    def families(self, key: str, problem_key: str | None = None) -> list[dict]:
+        sql = "SELECT * FROM families WHERE study_id = ?"
+        args: tuple = (self._id(key),)
+        if problem_key is not None:
+            sql += " AND problem_key = ?"
+            args += (problem_key,)
+        return [self._family_row(r) for r in self.db.execute(sql + " ORDER BY problem_key, id", args)]
+
+    def experiment_results(self, key: str) -> list[tuple[dict, dict]]:
+        """[(cell, result)] of an experiment study, in cell order (what Experiment.evaluate takes)."""
+        rows = self.db.execute("SELECT spec, result FROM cells WHERE study_id = ? ORDER BY idx", (self._id(key),))
+        return [(json.loads(spec)["cell"], json.loads(result)) for spec, result in rows]
+
+    def problem_counts(self, key: str) -> list[dict]:
+        """Per problem: runs done, per-class counts, runs with loss >= 1e-3 and the lowest such loss."""
+        study_id = self._id(key)
+        out = []
+        for p in self.problems(key):
+            rows = self.db.execute("SELECT class, COUNT(*) FROM runs WHERE study_id = ? AND problem_key = ? "
+                                   "GROUP BY class", (study_id, p["key"])).fetchall()
+            counts = {r[0]: r[1] for r in rows}
+            high, low_loss = self.db.execute(
+                "SELECT COUNT(*), MIN(loss) FROM runs WHERE study_id = ? AND problem_key = ? AND loss >= 1e-3",
+                (study_id, p["key"])).fetchone()
+            nc_loss = self.db.execute(
+                "SELECT MAX(loss) FROM runs WHERE study_id = ? AND problem_key = ? AND class = 'not_converged'",
+                (study_id, p["key"])).fetchone()[0]
+            cells_done = self.db.execute("SELECT COUNT(*) FROM cells WHERE study_id = ? AND problem_key = ?",
+                                         (study_id, p["key"])).fetchone()[0]
+            out.append({**p, "runs_done": sum(counts.values()), "counts": counts, "loss_ge_1e-3": high,
+                        "min_loss_ge_1e-3": low_loss, "cells_done": cells_done,
+                        "not_converged_max_loss": nc_loss})
+        return out
+
+    # -- data frames (pandas) ----------------------------------------------------------------------
+    @staticmethod
+    def _pandas():
+        try:
+            import pandas
+        except ImportError:  # pragma: no cover
+            raise SpuriousError("data frames need pandas: pip install pandas") from None
+        return pandas
+
+    def studies_frame(self):
+        pd = self._pandas()
+        rows = []
+        for s in self.studies():
+            rows.append({k: s[k] for k in ("key", "name", "size", "kind", "title", "cells_done", "cells_total",
+                                           "runs_done", "runs_total", "complete", "running", "version", "created",
+                                           "updated")})
+        return pd.DataFrame(rows)
+
+    def cells_frame(self, study: str):
+        pd = self._pandas()
+        key = self.resolve(study)
+        frame = pd.read_sql_query("SELECT idx AS cell, key, kind, problem_key, seed, first_run, runs, seconds, device, "
+                                  "version, finished, result FROM cells WHERE study_id = ? ORDER BY idx",
+                                  self.db, params=(self._id(key),))
+        frame["result"] = frame["result"].map(json.loads)
+        return frame
+
+    def runs_frame(self, study: str):
+        """One row per run: the problem's parameters as columns, then the run's outcome; `family` is the
+        problem-level family id once the problem is complete (else -1), `cell_family` the id in its cell."""
+        pd = self._pandas()
+        key = self.resolve(study)
+        study_id = self._id(key)
+        frame = pd.read_sql_query(
+            "SELECT r.problem_key, r.seed, r.run, r.cell, r.status, r.class, r.loss, r.grad_norm, "
+            "r.polished_grad_norm, r.polished, r.steps, r.halvings, r.newton, r.morse_index AS 'index', "
+            "r.lambda_min, r.lambda_max, r.cell_family, COALESCE(m.family, -1) AS family FROM runs r "
+            "LEFT JOIN family_members m ON m.study_id = r.study_id AND m.cell = r.cell AND m.local = r.cell_family "
+            "WHERE r.study_id = ? ORDER BY r.cell, r.seed, r.run", self.db, params=(study_id,))
+        frame = self._with_params(frame, key)
+        for col in ("polished", "newton"):
+            frame[col] = frame[col].astype(bool)
+        return frame
+
+    def families_frame(self, study: str):
+        """One row per problem-level family (complete problems), with its representative parameters."""
+        pd = self._pandas()
+        key = self.resolve(study)
+        frame = pd.DataFrame(self.families(key))
+        if frame.empty:
+            return frame
+        frame = frame.drop(columns=["study_id"])
+        return self._with_params(frame, key)
+
+    def _with_params(self, frame, key):
+        pd = self._pandas()
+        params = {p["key"]: p["params"] for p in self.problems(key)}
+        if frame.empty or not params:
+            return frame
+        extra = pd.DataFrame([params.get(k, {}) for k in frame["problem_key"]], index=frame.index)
+        return pd.concat([frame[["problem_key"]], extra, frame.drop(columns=["problem_key"])], axis=1)
+
+    # -- comparison (tests, audits) -----------------------------------------------------------------
+    def content(self, study: str) -> dict:
+        """Everything stored for a study except timings, timestamps and locks (for comparing stores)."""
+        key = self.resolve(study)
+        study_id = self._id(key)
+
+        def rows(sql):
+            return [tuple(r) for r in self.db.execute(sql, (study_id,))]
+
+        cells = []
+        for r in self.db.execute("SELECT idx, key, kind, problem_key, seed, first_run, runs, spec, result, device, "
+                                 "version FROM cells WHERE study_id = ? ORDER BY idx", (study_id,)):
+            result = json.loads(r["result"]) if r["result"] else None
+            if isinstance(result, dict) and r["kind"] == "landscape":
+                result.pop("seconds", None)
+            cells.append((*tuple(r)[:8], result, r["device"], r["version"]))
+        row = self.db.execute("SELECT key, kind, config, work_hash, cells_total, runs_total FROM studies WHERE id = ?",
+                              (study_id,)).fetchone()
+        return {
+            "study": tuple(row),
+            "problems": rows("SELECT key, position, name, params, optimizer, tolerances, cells_total, runs_total "
+                             "FROM problems WHERE study_id = ? ORDER BY position"),
+            "cells": cells,
+            "runs": rows("SELECT problem_key, seed, run, cell, " + ", ".join(RUN_COLUMNS) +
+                         " FROM runs WHERE study_id = ? ORDER BY problem_key, seed, run"),
+            "cell_families": rows("SELECT cell, local, problem_key, seed, run, loss, class, morse_index, lambda_min, "
+                                  "lambda_max, count, spectrum, representative FROM cell_families WHERE study_id = ? "
+                                  "ORDER BY cell, local"),
+            "families": rows("SELECT problem_key, id, class, loss, morse_index, lambda_min, lambda_max, count, fraction, "
+                             "ci_low, ci_high, seed, run, spectrum, representative FROM families WHERE study_id = ? "
+                             "ORDER BY problem_key, id"),
+            "family_members": rows("SELECT problem_key, family, cell, local FROM family_members WHERE study_id = ? "
+                                   "ORDER BY cell, local"),
+        }

@@ -1,0 +1,17 @@
+"""Studies: declarative, resumable sweeps whose cells are committed to the store one by one.
+
+    config   TOML -> validated StudyConfig (spurious.studies.config)
+    cells    plan a study into cells; execute one cell (plain data in, plain data out)
+    executors   where cells run (in-process; a Ray executor plugs into the same interface)
+    runner   the driver: skip stored cells, run the rest, commit each atomically
+    builtin  studies runnable by name (TOML files here, and the registered experiments)
+    published   the papers' numbers that built-in studies are compared with
+"""
+from .builtin import catalogue, load_study
+from .cells import execute_cell, merge_families, plan
+from .config import ConfigError, StudyConfig, parse
+from .executors import Executor, InProcessExecutor
+from .runner import StudyRun, run_study
+
+__all__ = ["ConfigError", "Executor", "InProcessExecutor", "StudyConfig", "StudyRun", "catalogue",
+           "execute_cell", "load_study", "merge_families", "parse", "plan", "run_study"]

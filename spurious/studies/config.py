@@ -1,0 +1,497 @@
+"""A study's declarative configuration: TOML in, a validated plain-data `StudyConfig` out.
+
+Landscape study (a sweep of multistart runs over a grid of problems):
+
+    default_size = "cpu"            # optional: size used when none is asked for
+
+    [study]
+    name = "my-sweep"               # required; letters, digits, '-', '_', '.'
+    title = "ReLU teacher-student, n = k and n = k + 1"
+    problem = "relu-teacher-student"   # or "empirical-teacher-student"
+    runs = 1000                     # runs per problem and seed
+    runs_per_cell = 100             # runs committed together (one cell); default min(runs, 100)
+    seeds = [0]                     # run r of seed s starts from fold_in(PRNGKey(s), r)
+    published = "safran-shamir-2018"   # optional: numbers to compare with (spurious.studies.published)
+    device = "auto"                 # cpu, gpu or auto (where the runs go; not part of the results)
+
+    [grid]                          # the cartesian product of these axes; lists, a single value,
+    teacher = { from = 6, to = 20 } # or an inclusive range {from, to, step}
+    extra = [0, 1]                  # student = teacher + extra  (or give `student` directly)
+
+    [optimizer]                     # GradientDescent settings
+    protocol = "2018"               # "2018", "2021" (step 5/k, Frobenius 1e-12) or "default"
+    max_steps = 100000              # any GradientDescent field overrides the protocol;
+    newton_switch = false           # false turns the Newton switch off (pure gradient descent)
+
+    [tolerances]                    # analysis Tolerances (defaults documented in spurious.analyze)
+    family = 1e-5
+
+    [sizes.quick]                   # named variants: tables merged over the ones above
+    study = { runs = 100, runs_per_cell = 50 }
+    grid = { teacher = { from = 6, to = 9 } }
+
+Experiment study (one of spurious.experiments, with its own config):
+
+    [study]
+    name = "my-du-lee"
+    experiment = "du-lee-2018"      # a registered Experiment
+    [experiment]                    # overrides of experiment.default_config(size)
+    samples = 100
+
+Every error is a one-line SpuriousError naming the file, the table and the key.
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+import hashlib
+import itertools
+import json
+import math
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import SpuriousError
+
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+TOP_LEVEL = ("study", "grid", "optimizer", "tolerances", "experiment", "sizes", "default_size")
+STUDY_KEYS = ("name", "title", "description", "problem", "experiment", "runs", "runs_per_cell", "seeds",
+              "published", "device")
+PROTOCOLS = ("2018", "2021", "default")
+DEVICES = ("auto", "cpu", "gpu")
+#: sizes of experiments that mean the same thing under another name
+SIZE_ALIASES = {"full": "gpu", "gpu": "full"}
+
+
+@dataclass(frozen=True)
+class Axis:
+    type: type
+    doc: str
+
+
+#: problem families a landscape study can sweep, with their grid axes
+PROBLEM_FAMILIES: dict[str, dict[str, Axis]] = {
+    "relu-teacher-student": {
+        "teacher": Axis(int, "teacher neurons k"),
+        "student": Axis(int, "student neurons n"),
+        "extra": Axis(int, "student = teacher + extra"),
+        "dim": Axis(int, "input dimension d (default k)"),
+        "init_std": Axis(float, "start standard deviation (default 1/sqrt(d))"),
+    },
+    "empirical-teacher-student": {
+        "teacher": Axis(int, "teacher neurons k"),
+        "student": Axis(int, "student neurons n"),
+        "extra": Axis(int, "student = teacher + extra"),
+        "dim": Axis(int, "input dimension d (default k)"),
+        "samples": Axis(int, "training samples N"),
+        "activation": Axis(str, "activation name"),
+        "data_seed": Axis(int, "seed of the training sample"),
+        "init_std": Axis(float, "start standard deviation (default 1/sqrt(d))"),
+    },
+}
+
+
+def _optimizer_fields() -> dict[str, type]:
+    from ..optimize import GradientDescent
+
+    kinds = {"float": float, "int": int, "str": str, "float | None": float}
+    return {f.name: kinds[str(f.type)] for f in dataclasses.fields(GradientDescent)}
+
+
+def _tolerance_fields() -> dict[str, type]:
+    from ..analyze import Tolerances
+
+    kinds = {"float": float, "int": int}
+    return {f.name: kinds[str(f.type)] for f in dataclasses.fields(Tolerances)}
+
+
+class ConfigError(SpuriousError):
+    """A bad study configuration (the message is one line)."""
+
+
+def _type_name(value) -> str:
+    return {bool: "boolean", int: "integer", float: "number", str: "string", list: "array",
+            dict: "table"}.get(type(value), type(value).__name__)
+
+
+class _Checker:
+    def __init__(self, source: str):
+        self.source = source
+
+    def fail(self, where: str, message: str):
+        prefix = f"{self.source}: " if self.source else ""
+        raise ConfigError(f"{prefix}{where}{' ' if where else ''}{message}")
+
+    def table(self, value, where: str) -> dict:
+        if not isinstance(value, dict):
+            self.fail(where, f"must be a table, got {_type_name(value)}")
+        return value
+
+    def keys(self, table: dict, allowed, where: str):
+        for key in table:
+            if key not in allowed:
+                self.fail(where, f"unknown key {key!r} (allowed: {', '.join(allowed)})")
+
+    def scalar(self, value, kind: type, where: str):
+        if kind is int:
+            if isinstance(value, bool) or not isinstance(value, int):
+                self.fail(where, f"must be an integer, got {_type_name(value)} {value!r}")
+            return value
+        if kind is float:
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                self.fail(where, f"must be a number, got {_type_name(value)} {value!r}")
+            if not math.isfinite(value):
+                self.fail(where, f"must be finite, got {value!r}")
+            return float(value)
+        if kind is str:
+            if not isinstance(value, str):
+                self.fail(where, f"must be a string, got {_type_name(value)} {value!r}")
+            return value
+        if kind is bool:
+            if not isinstance(value, bool):
+                self.fail(where, f"must be true or false, got {_type_name(value)} {value!r}")
+            return value
+        raise TypeError(kind)
+
+    def positive_int(self, value, where: str) -> int:
+        value = self.scalar(value, int, where)
+        if value < 1:
+            self.fail(where, f"must be a positive integer, got {value}")
+        return value
+
+    def axis(self, value, kind: type, where: str) -> list:
+        """A grid axis: a list, a single value, or an inclusive integer range {from, to, step}."""
+        if isinstance(value, dict):
+            self.keys(value, ("from", "to", "step"), where)
+            if "from" not in value or "to" not in value:
+                self.fail(where, "range needs both 'from' and 'to'")
+            if kind is not int:
+                self.fail(where, "ranges {from, to, step} are for integer axes only")
+            start = self.scalar(value["from"], int, f"{where}.from")
+            stop = self.scalar(value["to"], int, f"{where}.to")
+            step = self.positive_int(value.get("step", 1), f"{where}.step")
+            values = list(range(start, stop + 1, step))
+        elif isinstance(value, list):
+            values = [self.scalar(v, kind, f"{where}[{i}]") for i, v in enumerate(value)]
+        else:
+            values = [self.scalar(value, kind, where)]
+        if not values:
+            self.fail(where, "is empty: the grid needs at least one value on every axis")
+        if len(set(values)) != len(values):
+            self.fail(where, f"has repeated values {values}")
+        return values
+
+
+def _merge(base: dict, over: dict) -> dict:
+    out = copy.deepcopy(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict) and key != "grid":
+            out[key] = _merge(out[key], value)
+        elif isinstance(value, dict) and isinstance(out.get(key), dict):  # grid: axes replace axes
+            out[key] = {**out[key], **copy.deepcopy(value)}
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def canonical_json(data) -> str:
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+
+def digest(data) -> str:
+    return hashlib.sha256(canonical_json(data).encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    """A validated study. Plain data only: `to_dict()` is what the store keeps, `from_dict` reads it."""
+
+    name: str
+    kind: str  # "landscape" | "experiment"
+    size: str | None = None
+    title: str = ""
+    description: str = ""
+    source: str = ""
+    # landscape studies
+    problem: str | None = None
+    grid: dict[str, list] = field(default_factory=dict)
+    runs: int = 0
+    runs_per_cell: int = 0
+    seeds: tuple[int, ...] = (0,)
+    optimizer: dict[str, Any] = field(default_factory=dict)
+    tolerances: dict[str, Any] = field(default_factory=dict)
+    published: dict | None = None
+    device: str = "auto"
+    # experiment studies
+    experiment: str | None = None
+    experiment_config: dict | None = None
+
+    @property
+    def key(self) -> str:
+        """The study's name in the store: name, or name@size for a sized variant."""
+        return f"{self.name}@{self.size}" if self.size else self.name
+
+    def to_dict(self) -> dict:
+        out = dataclasses.asdict(self)
+        out["seeds"] = list(self.seeds)
+        return out
+
+    @staticmethod
+    def from_dict(data: dict) -> "StudyConfig":
+        data = dict(data)
+        data["seeds"] = tuple(data.get("seeds", (0,)))
+        return StudyConfig(**data)
+
+    def work(self) -> dict:
+        """The part of the configuration that determines the results (hashed to detect changes)."""
+        if self.kind == "experiment":
+            return {"kind": self.kind, "experiment": self.experiment, "config": self.experiment_config}
+        return {"kind": self.kind, "problem": self.problem, "grid": self.grid, "runs": self.runs,
+                "runs_per_cell": self.runs_per_cell, "seeds": list(self.seeds), "optimizer": self.optimizer,
+                "tolerances": self.tolerances}
+
+    def work_hash(self) -> str:
+        return digest(self.work())
+
+    # -- landscape plan -------------------------------------------------------------------------
+    def problems(self) -> list[dict]:
+        """The grid's problems in order, each {"key", "params", "optimizer", "tolerances"} (plain data)."""
+        if self.kind != "landscape":
+            return []
+        axes = list(self.grid)
+        out = []
+        for values in itertools.product(*(self.grid[a] for a in axes)):
+            params = dict(zip(axes, values))
+            if "extra" in params:
+                params["student"] = params["teacher"] + params.pop("extra")
+            ordered = {k: params[k] for k in ("teacher", "student") if k in params}
+            ordered.update({k: v for k, v in params.items() if k not in ordered})
+            out.append({"key": problem_key(self.problem, ordered), "name": self.problem, "params": ordered,
+                        "optimizer": resolve_optimizer(self.optimizer, ordered),
+                        "tolerances": resolve_tolerances(self.tolerances)})
+        keys = [p["key"] for p in out]
+        if len(set(keys)) != len(keys):
+            raise ConfigError(f"{self.source or self.name}: [grid] gives the same problem twice")
+        return out
+
+
+def problem_key(name: str, params: dict) -> str:
+    return f"{name}(" + ",".join(f"{k}={v}" for k, v in params.items()) + ")"
+
+
+def resolve_optimizer(settings: dict, params: dict) -> dict:
+    """The full GradientDescent settings (plain dict) for one problem of the grid."""
+    from ..optimize import GradientDescent
+
+    overrides = {k: v for k, v in settings.items() if k != "protocol"}
+    if overrides.get("newton_switch") is False:
+        overrides["newton_switch"] = None
+    protocol = settings.get("protocol", "2018")
+    if protocol == "2018":
+        gd = GradientDescent.safran_shamir_2018(**overrides)
+    elif protocol == "2021":
+        gd = GradientDescent.safran_yehudai_shamir_2021(params["teacher"], **overrides)
+    else:
+        gd = GradientDescent(**overrides)
+    return gd.to_dict()
+
+
+def resolve_tolerances(settings: dict) -> dict:
+    from ..analyze import Tolerances
+
+    return Tolerances(**settings).to_dict()
+
+
+# -- parsing ------------------------------------------------------------------------------------
+def parse(raw: dict, source: str = "", size: str | None = None, builtin: bool = False) -> StudyConfig:
+    """Validate a TOML document (as a dict) and pick the size; raise ConfigError on any problem."""
+    c = _Checker(source)
+    c.table(raw, "")
+    c.keys(raw, TOP_LEVEL, "")
+    sizes = c.table(raw.get("sizes", {}), "[sizes]")
+    default_size = raw.get("default_size")
+    if default_size is not None:
+        c.scalar(default_size, str, "default_size")
+        if default_size not in sizes:
+            c.fail("default_size", f"{default_size!r} is not one of the [sizes] ({', '.join(sizes) or 'none defined'})")
+    study = c.table(raw.get("study", None) if "study" in raw else c.fail("", "has no [study] table"), "[study]")
+    experiment = study.get("experiment")
+    if experiment is not None:
+        return _parse_experiment(c, raw, size, builtin)
+    for name, table in sizes.items():
+        c.table(table, f"[sizes.{name}]")
+        c.keys(table, ("study", "grid", "optimizer", "tolerances"), f"[sizes.{name}]")
+        if not NAME_PATTERN.match(name):
+            c.fail(f"[sizes.{name}]", "size names use letters, digits, '-', '_' and '.'")
+    chosen = size if size is not None else default_size
+    merged = {k: v for k, v in raw.items() if k not in ("sizes", "default_size")}
+    if chosen is not None:
+        if chosen not in sizes:
+            if not sizes:
+                c.fail("", f"defines no sizes, so --size {chosen} does not apply")
+            c.fail("", f"has no size {chosen!r} (sizes: {', '.join(sizes)})")
+        merged = _merge(merged, sizes[chosen])
+    return _parse_landscape(c, merged, chosen, source)
+
+
+def _parse_common(c: _Checker, study: dict) -> dict:
+    c.keys(study, STUDY_KEYS, "[study]")
+    if "name" not in study:
+        c.fail("[study]", "needs a name")
+    name = c.scalar(study["name"], str, "[study] name")
+    if not NAME_PATTERN.match(name) or "@" in name:
+        c.fail("[study] name", f"{name!r} must use letters, digits, '-', '_' and '.' only")
+    out = {"name": name, "title": c.scalar(study.get("title", ""), str, "[study] title"),
+           "description": c.scalar(study.get("description", ""), str, "[study] description")}
+    device = c.scalar(study.get("device", "auto"), str, "[study] device")
+    if device not in DEVICES:
+        c.fail("[study] device", f"must be one of {', '.join(DEVICES)}, got {device!r}")
+    out["device"] = device
+    return out
+
+
+def _parse_landscape(c: _Checker, raw: dict, size: str | None, source: str) -> StudyConfig:
+    study = c.table(raw["study"], "[study]")
+    common = _parse_common(c, study)
+    if "experiment" in raw:
+        c.fail("[experiment]", "is only for experiment studies (set [study] experiment = NAME)")
+    if "problem" not in study:
+        c.fail("[study]", f"needs a problem ({', '.join(PROBLEM_FAMILIES)}) or an experiment")
+    problem = c.scalar(study["problem"], str, "[study] problem")
+    if problem not in PROBLEM_FAMILIES:
+        c.fail("[study] problem", f"unknown problem {problem!r} (choose one of {', '.join(PROBLEM_FAMILIES)})")
+    if "runs" not in study:
+        c.fail("[study]", "needs runs (random starts per problem and seed)")
+    runs = c.positive_int(study["runs"], "[study] runs")
+    per_cell = c.positive_int(study.get("runs_per_cell", min(runs, 100)), "[study] runs_per_cell")
+    seeds_raw = study.get("seeds", [0])
+    if not isinstance(seeds_raw, list):
+        c.fail("[study] seeds", f"must be an array of integers, got {_type_name(seeds_raw)} {seeds_raw!r}")
+    if not seeds_raw:
+        c.fail("[study] seeds", "is empty")
+    seeds = [c.scalar(s, int, f"[study] seeds[{i}]") for i, s in enumerate(seeds_raw)]
+    if any(s < 0 for s in seeds):
+        c.fail("[study] seeds", f"must be non-negative, got {seeds}")
+    if len(set(seeds)) != len(seeds):
+        c.fail("[study] seeds", f"has repeated values {seeds}")
+    published = None
+    if "published" in study:
+        from .published import PUBLISHED, published as load_published
+
+        key = c.scalar(study["published"], str, "[study] published")
+        if key not in PUBLISHED:
+            c.fail("[study] published", f"unknown published data {key!r} (choose one of {', '.join(PUBLISHED)})")
+        published = {"name": key, **load_published(key)}
+
+    axes = PROBLEM_FAMILIES[problem]
+    grid_raw = c.table(raw.get("grid", {}), "[grid]")
+    if not grid_raw:
+        c.fail("[grid]", "is empty: give at least the teacher axis")
+    c.keys(grid_raw, tuple(axes), "[grid]")
+    grid = {a: c.axis(v, axes[a].type, f"[grid] {a}") for a, v in grid_raw.items()}
+    if "teacher" not in grid:
+        c.fail("[grid]", "needs a teacher axis")
+    if ("student" in grid) == ("extra" in grid):
+        c.fail("[grid]", "needs exactly one of student (n) or extra (n = k + extra)")
+    for a in ("teacher", "student", "dim", "samples"):
+        if a in grid and min(grid[a]) < 1:
+            c.fail(f"[grid] {a}", f"must be positive, got {grid[a]}")
+    if "extra" in grid and min(grid["extra"]) + min(grid["teacher"]) < 1:
+        c.fail("[grid] extra", "gives a student with no neurons")
+    if "init_std" in grid and min(grid["init_std"]) <= 0:
+        c.fail("[grid] init_std", "must be positive")
+    if "data_seed" in grid and min(grid["data_seed"]) < 0:
+        c.fail("[grid] data_seed", "must be non-negative")
+
+    optimizer = dict(c.table(raw.get("optimizer", {}), "[optimizer]"))
+    fields = _optimizer_fields()
+    c.keys(optimizer, ("protocol", *fields), "[optimizer]")
+    if "protocol" in optimizer:
+        protocol = c.scalar(optimizer["protocol"], str, "[optimizer] protocol")
+        if protocol not in PROTOCOLS:
+            c.fail("[optimizer] protocol", f"must be one of {', '.join(PROTOCOLS)}, got {protocol!r}")
+    for key, value in optimizer.items():
+        if key == "protocol":
+            continue
+        if key == "newton_switch" and value is False:
+            continue
+        optimizer[key] = c.scalar(value, fields[key], f"[optimizer] {key}")
+    tolerances = dict(c.table(raw.get("tolerances", {}), "[tolerances]"))
+    tol_fields = _tolerance_fields()
+    c.keys(tolerances, tuple(tol_fields), "[tolerances]")
+    for key, value in tolerances.items():
+        tolerances[key] = c.scalar(value, tol_fields[key], f"[tolerances] {key}")
+
+    config = StudyConfig(name=common["name"], kind="landscape", size=size, title=common["title"],
+                         description=common["description"], source=source, problem=problem, grid=grid,
+                         runs=runs, runs_per_cell=min(per_cell, runs), seeds=tuple(seeds), optimizer=optimizer,
+                         tolerances=tolerances, published=published, device=common["device"])
+    # Build every problem's settings once, so bad values (step <= 0, a teacher larger than dim, ...)
+    # fail here, before anything is written.
+    try:
+        from . import cells
+
+        for p in config.problems():
+            cells.check_problem(p)
+    except ConfigError:
+        raise
+    except SpuriousError as error:
+        c.fail("", str(error))
+    return config
+
+
+def _parse_experiment(c: _Checker, raw: dict, size: str | None, builtin: bool) -> StudyConfig:
+    from .builtin import experiment_studies, find_experiment
+
+    study = c.table(raw["study"], "[study]")
+    common = _parse_common(c, study)
+    c.keys(raw, ("study", "experiment"), "")
+    for key in ("problem", "runs", "runs_per_cell", "seeds", "published"):
+        if key in study:
+            c.fail(f"[study] {key}", "does not apply to an experiment study")
+    name = c.scalar(study["experiment"], str, "[study] experiment")
+    experiment = find_experiment(name)
+    if experiment is None:
+        known = ", ".join(sorted(experiment_studies())) or "none"
+        c.fail("[study] experiment", f"unknown experiment {name!r} (known: {known})")
+    chosen = size or ("cpu" if "cpu" in experiment.sizes else experiment.sizes[0])
+    if chosen not in experiment.sizes:
+        alias = SIZE_ALIASES.get(chosen)
+        if alias not in experiment.sizes:
+            c.fail("", f"experiment {name!r} has no size {chosen!r} (sizes: {', '.join(experiment.sizes)})")
+        chosen = alias
+    try:
+        config = experiment.default_config(chosen)
+    except SpuriousError as error:
+        c.fail("", str(error))
+    overrides = c.table(raw.get("experiment", {}), "[experiment]")
+    c.keys(overrides, tuple(config), "[experiment]")
+    for key, value in overrides.items():
+        old = config[key]
+        if old is not None and not isinstance(value, type(old)) and not (
+                isinstance(old, float) and isinstance(value, int) and not isinstance(value, bool)):
+            c.fail(f"[experiment] {key}", f"must be a {_type_name(old)} like the default {old!r}, got "
+                   f"{_type_name(value)} {value!r}")
+        config[key] = value
+    try:
+        canonical_json(config)
+    except (TypeError, ValueError) as error:
+        c.fail("", f"experiment {name!r} config is not plain JSON data: {error}")
+    return StudyConfig(name=common["name"], kind="experiment", size=chosen, title=common["title"] or experiment.title,
+                       description=common["description"], source=c.source,
+                       device=common["device"], experiment=name, experiment_config=config)
+
+
+def load(path: str, size: str | None = None) -> StudyConfig:
+    """Read and validate a study TOML file."""
+    try:
+        with open(path, "rb") as fh:
+            raw = tomllib.load(fh)
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path}: not valid TOML: {error}") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a directory, not a study file") from None
+    return parse(raw, source=os.path.basename(path), size=size)

@@ -1,0 +1,148 @@
+"""Reports from the store alone: verdicts against published numbers, tables, PNG/SVG plots, HTML
+(rendered in a real headless browser when Debian's chromium is installed)."""
+import os
+import shutil
+import subprocess
+import tempfile
+
+import numpy as np
+import pytest
+
+from spurious.cli import main
+from spurious.report.html import render_html, write_report
+from spurious.report.plots import report_figures
+from spurious.report.study import build_report
+from spurious.report.tables import format_report
+from spurious.store import Store
+from spurious.studies import load_study, plan
+from spurious.studies.cells import merge_families
+
+from study_fakes import landscape_result
+
+CHROMIUM = "/usr/bin/chromium"
+#: made-up outcome per (k, n): (runs ending at the spurious minimum, its loss, saddles) out of 100
+OUTCOME = {(7, 7): (5, 0.023203, 0), (8, 8): (12, 0.021508, 3), (9, 9): (60, 0.0201, 0)}
+
+
+def fill(store: Store, config, upto: int | None = None):
+    cells = plan(config)[:upto]
+    store.register(config, plan(config))
+    token = store.acquire(config.key)
+    counts = {}
+    problems = {p["key"]: p for p in store.problems(config.key)}
+    for cell in cells:
+        k, n = cell["params"]["teacher"], cell["params"]["student"]
+        spurious, loss, saddles = OUTCOME.get((k, n), (0, 0.02, 0))
+        part = spurious // 2 if cell["first_run"] == 0 else spurious - spurious // 2
+        sad = saddles // 2 if cell["first_run"] == 0 else saddles - saddles // 2
+        result = landscape_result(cell, spurious=part, spurious_loss=loss, saddles=sad)
+        counts[cell["problem_key"]] = counts.get(cell["problem_key"], 0) + 1
+        families = None
+        problem = problems[cell["problem_key"]]
+        if counts[cell["problem_key"]] == problem["cells_total"]:
+            fams = store.cell_families(config.key, cell["problem_key"]) + [
+                {**f, "cell": cell["index"], "local": f["id"], "seed": cell["seed"]} for f in result["families"]]
+            families = merge_families(problem["name"], problem["params"], problem["tolerances"], fams,
+                                      problem["runs_total"])
+        store.commit_cell(config.key, token, cell, result, families)
+    store.release(config.key, token)
+
+
+@pytest.fixture(scope="module")
+def quick_store(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("report")
+    store = Store(folder / "q.db")
+    fill(store, load_study("safran-shamir-2018", size="quick"))
+    yield store
+    store.close()
+
+
+def test_verdicts_per_published_number(quick_store):
+    report = build_report(quick_store, "safran-shamir-2018")  # the bare name finds the stored size
+    assert report.key == "safran-shamir-2018@quick" and report.complete
+    rows = {(r["params"]["teacher"], r["params"]["student"]): r for r in report.rows}
+    assert len(rows) == 8
+    assert rows[(7, 7)]["spurious"]["fraction"] == 0.05 and rows[(7, 7)]["verdict"] == "inside"
+    assert rows[(9, 9)]["spurious"]["fraction"] == 0.6 and rows[(9, 9)]["verdict"] == "outside"
+    assert rows[(9, 9)]["published_fraction"] == pytest.approx(0.218)
+    assert rows[(8, 8)]["saddles"]["count"] == 3 and rows[(8, 8)]["minima"]["count"] == 12
+    assert rows[(8, 8)]["spurious"]["count"] == 15  # the criterion counts both; the classes are kept apart
+    assert rows[(8, 8)]["n_spurious_minimum_families"] == 1 and rows[(8, 8)]["n_saddle_families"] == 1
+    assert rows[(7, 7)]["min_loss_verdict"] == "match" and rows[(9, 9)]["min_loss_verdict"] == "higher"
+    assert rows[(6, 6)]["min_loss_verdict"] == "not observed"
+    assert rows[(6, 7)]["published_fraction"] == 0.0 and rows[(6, 7)]["verdict"] == "inside"
+    verdicts = [v for v in report.verdicts() if v["what"] == "fraction"]
+    assert sum(v["verdict"] == "inside" for v in verdicts) == 7 and len(verdicts) == 8
+    for r in report.rows:  # Wilson intervals contain the measured fraction
+        s = r["spurious"]
+        assert s["ci_low"] <= s["fraction"] <= s["ci_high"]
+
+
+def test_terminal_report_shows_measured_against_published(quick_store, capsys):
+    assert main(["report", "safran-shamir-2018@quick", "--store", quick_store.path]) == 0
+    out = capsys.readouterr().out
+    assert "published fractions inside our 95% intervals: 7 of 8" in out
+    line = next(l for l in out.splitlines() if l.startswith("k=9 n=9 ") and "outside" in l)
+    assert "60.0 [50.2, 69.1]" in line and "21.8" in line
+    assert "spurious minima %" in out and "saddles %" in out
+    assert "saddle" in out and "0.023203" in out
+
+
+def test_plots_and_self_contained_html(quick_store, tmp_path):
+    report = build_report(quick_store, "safran-shamir-2018@quick")
+    figures = report_figures(report)
+    assert [stem for stem, _ in figures] == ["fractions", "family_losses", "spectra"]
+    path = write_report(report, str(tmp_path))
+    page = open(path).read()
+    assert page.count("<svg") == 3 and "<img" not in page and "http" not in page.split("<main>")[0]
+    assert "7 of 8 published fractions lie inside our 95% intervals" in page
+    assert 'class="l outside"' in page or "outside</td>" in page
+    for stem, _ in figures:
+        for ext in ("png", "svg"):
+            file = os.path.join(tmp_path, "safran-shamir-2018-quick", f"{stem}.{ext}")
+            assert os.path.getsize(file) > 5000
+    import matplotlib.image
+
+    image = matplotlib.image.imread(os.path.join(tmp_path, "safran-shamir-2018-quick", "fractions.png"))
+    assert image.shape[0] > 300 and np.mean(image[..., :3] < 0.9) > 0.02  # something drawn
+
+
+def test_partial_study_report(tmp_path):
+    with Store(tmp_path / "p.db") as store:
+        fill(store, load_study("safran-shamir-2018", size="quick"), upto=5)
+        report = build_report(store, "safran-shamir-2018")
+        assert not report.complete and report.info["cells_done"] == 5
+        rows = {(r["params"]["teacher"], r["params"]["student"]): r for r in report.rows}
+        assert rows[(7, 7)]["runs_done"] == 50 and rows[(7, 7)]["families_partial"]
+        assert rows[(9, 9)]["runs_done"] == 0 and rows[(9, 9)]["verdict"] == "no runs yet"
+        text = format_report(report)
+        assert "(incomplete)" in text and "50/100" in text
+        assert "<svg" in render_html(report)
+
+
+def _screenshot(html_path: str, png: str):
+    profile = tempfile.mkdtemp()
+    try:
+        subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                        f"--user-data-dir={profile}", f"--screenshot={png}", "--window-size=1200,2000",
+                        "file://" + os.path.abspath(html_path)], capture_output=True, timeout=120, check=True)
+    finally:
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+@pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="Debian's chromium is not installed")
+def test_html_renders_in_a_headless_browser(quick_store, tmp_path):
+    import matplotlib.image
+
+    assert main(["report", "safran-shamir-2018", "--store", quick_store.path, "--html", str(tmp_path)]) == 0
+    html_path = os.path.join(tmp_path, "safran-shamir-2018-quick.html")
+    png = str(tmp_path / "shot.png")
+    _screenshot(html_path, png)
+    image = matplotlib.image.imread(png)[..., :3]
+    assert image.shape[:2] == (2000, 1200)
+    dark = np.mean(image.sum(axis=2) < 1.5)  # text, lines
+    colours = len(np.unique((image * 255).astype(np.uint8).reshape(-1, 3), axis=0))
+    assert dark > 0.01 and colours > 100, (dark, colours)
+    # the figures are drawn: the lower half (plots) is not blank either
+    assert np.mean(image[1000:].sum(axis=2) < 2.9) > 0.02
