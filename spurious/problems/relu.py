@@ -205,6 +205,9 @@ class ReLUTeacherStudent(Problem):
                 and np.array_equal(weights[:, : self.teacher], np.eye(self.teacher))
                 and not np.any(weights[:, self.teacher:]))
         self.teacher_weights = weights
+        # F = 0 is reached (at W = V) only when the student has at least as many neurons;
+        # below that the global value is unknown, so no minimum is called spurious.
+        self.global_min_value = 0.0 if self.student >= self.teacher else None
         self.shape = (self.student, self.dim)
         if init_std is None:
             init_std = 1.0 / math.sqrt(self.dim)
