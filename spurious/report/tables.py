@@ -11,7 +11,7 @@ def _settings_line(rows: list[dict]) -> str:
         return ""
     o = rows[0]["optimizer"]
     steps = sorted({r["optimizer"]["step"] for r in rows})
-    step = f"{steps[0]:g}" if len(steps) == 1 else f"{steps[-1]:g}..{steps[0]:g}"
+    step = f"{steps[0]:g}" if len(steps) == 1 else f"{steps[0]:g}..{steps[-1]:g} (per problem)"
     newton = "off" if o["newton_switch"] is None else f"below {o['newton_switch']:g}"
     return (f"gradient descent: step {step}, stop at {o['stop_norm']} <= {o['grad_tol']:g}, "
             f"at most {o['max_steps']} steps, Newton switch {newton}")
