@@ -1,0 +1,230 @@
+"""Wide layers make critical points global (Nguyen & Hein, "Optimization Landscape and Expressivity of
+Deep CNNs", ICML 2018).
+
+Claim: if a convolutional layer of a CNN has at least as many neurons as there are training samples
+(n1 = channels x output positions >= N), its feature matrix has full rank N for almost every weight
+setting (analytic, strictly increasing activation, distinct patches), and then almost every critical
+point of the training loss is a global minimum with zero training error.
+
+Experiment: N random 8x8 single-channel images (pixels N(0, 1)); a 3x3 convolution (stride 1, no
+padding: 6x6 = 36 positions) with C channels, bias and softplus, so n1 = 36 C neurons, C swept so n1
+runs from about 0.5 N to 2 N; filters N(0, filter_std^2), biases 0.
+1. Rank of the N x n1 feature matrix at the random filters, float64 SVD, singular values above
+   rank_rtol x the largest counted. Prediction: rank = min(n1, N).
+2. Training: conv -> softplus -> fully connected (fc_width) -> softplus -> linear output, random
+   labels in {-1, +1}, square loss 1/2 mean (f - y)^2, all layers trained by full-batch L-BFGS
+   (optax.lbfgs with its zoom line search), each seed stopped once its loss is <= stop_below.
+   Prediction: training loss <= 1e-8 for every seed whenever n1 >= N. Runs with n1 < N are shown
+   for contrast (the claim says nothing about them: the layers above can still fit), as is the
+   least-squares loss of a linear readout of the frozen random features (zero iff rank = N).
+(The optional max-pooling layer of the reference is not included.)
+"""
+from __future__ import annotations
+
+import math
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .. import sgd
+from ..errors import SpuriousError
+from . import register
+from .base import Experiment, ExperimentReport
+
+
+def images(seed: int, samples: int, side: int) -> jax.Array:
+    return sgd.gaussian(seed, (samples, side, side), f"images-{samples}-{side}")
+
+
+def patches(x: jax.Array, kernel: int) -> jax.Array:
+    """(n, positions, kernel^2): every kernel x kernel patch of each image (stride 1, no padding)."""
+    side = x.shape[-1] - kernel + 1
+    rows = [x[:, i: i + side, j: j + side] for i in range(kernel) for j in range(kernel)]
+    return jnp.stack(rows, axis=-1).reshape(x.shape[0], side * side, kernel * kernel)
+
+
+def conv_features(conv: dict, p: jax.Array) -> jax.Array:
+    """Softplus conv-layer outputs flattened to (n, positions x channels): the n1 neurons."""
+    out = jax.nn.softplus(p @ conv["w"].T + conv["b"])
+    return out.reshape(p.shape[0], -1)
+
+
+def network(params: dict, p: jax.Array) -> jax.Array:
+    h = conv_features(params["conv"], p)
+    h = jax.nn.softplus(h @ params["fc"]["w"].T + params["fc"]["b"])
+    return h @ params["out"]["w"] + params["out"]["b"]
+
+
+def mse(params, p, y):
+    return 0.5 * jnp.mean((network(params, p) - y) ** 2)
+
+
+def init_network(seed: int, channels: int, kernel: int, positions: int, fc_width: int, filter_std: float) -> dict:
+    n1 = channels * positions
+    return {"conv": {"w": sgd.gaussian(seed, (channels, kernel * kernel), f"filters-{channels}", filter_std),
+                     "b": jnp.zeros(channels)},
+            "fc": {"w": sgd.gaussian(seed, (fc_width, n1), f"fc-{channels}", 1.0 / math.sqrt(n1)),
+                   "b": jnp.zeros(fc_width)},
+            "out": {"w": sgd.gaussian(seed, (fc_width,), f"out-{channels}", 1.0 / math.sqrt(fc_width)),
+                    "b": jnp.zeros(())}}
+
+
+def numerical_rank(matrix, rtol: float) -> tuple[int | None, float | None]:
+    """Rank (singular values > rtol x largest, float64 SVD) and the smallest singular value ratio
+    (None, None for a matrix with NaN/inf entries, e.g. after a diverged run)."""
+    matrix = np.asarray(matrix, dtype=np.float64)
+    if not np.all(np.isfinite(matrix)):
+        return None, None
+    s = np.linalg.svd(matrix, compute_uv=False)
+    return int(np.sum(s > rtol * s[0])), float(s[-1] / s[0])
+
+
+def _worst(values) -> float:
+    """The largest value, a missing (non-finite) one counting as inf."""
+    return max(math.inf if v is None else v for v in values)
+
+
+class WideCNN2018(Experiment):
+    name = "wide-cnn-2018"
+    title = "Optimization Landscape and Expressivity of Deep CNNs (Nguyen & Hein, ICML 2018)"
+    claim = ("A CNN layer with at least as many neurons as training samples (analytic strictly increasing "
+             "activation, distinct patches) produces linearly independent features for almost all weights, and "
+             "then almost every critical point of the empirical loss is a global minimum with zero training error. "
+             "Prediction: the N x n1 feature matrix of a random softplus conv layer has rank min(n1, N) (float64 SVD, "
+             "relative tolerance 1e-10), and with fully connected layers on top and random labels, training drives "
+             "the loss to <= 1e-8 whenever n1 >= N.")
+
+    def default_config(self, size: str = "cpu") -> dict:
+        base = {"side": 8, "kernel": 3, "filter_std": 1.0, "fc_width": 16, "rank_rtol": 1e-10, "loss_tol": 1e-8,
+                "stop_below": 1e-10,
+                "seed": 0, "optimizer": {"name": "lbfgs", "memory_size": 20}}
+        if size == "quick":
+            return {**base, "size": size, "samples": 40, "channels": [2], "seeds": 2, "steps": 100,
+                    "record_every": 20}
+        if size == "cpu":
+            # N = 500 as in the reference; n1 = 36 C from 252 (0.5 N) to 1008 (2 N)
+            return {**base, "size": size, "samples": 500, "channels": [7, 10, 13, 14, 20, 28], "seeds": 3,
+                    "steps": 1500, "record_every": 20}
+        if size == "gpu":
+            return {**base, "size": size, "samples": 2000, "channels": [28, 42, 55, 56, 84, 112], "seeds": 10,
+                    "steps": 3000, "record_every": 20}
+        raise SpuriousError(f"unknown size {size!r}: choose one of {', '.join(self.sizes)}")
+
+    def cells(self, config: dict) -> list[dict]:
+        sgd.positive_int(config, "side", "kernel", "fc_width", "samples", "seeds", "steps", "record_every")
+        sgd.non_negative_int(config, "seed")
+        sgd.positive_number(config, "filter_std", "rank_rtol", "loss_tol", "stop_below")
+        sgd.number_list(config, "channels", integer=True, minimum=1)
+        if config["kernel"] > config["side"]:
+            raise SpuriousError(f"kernel ({config['kernel']}) is larger than the image side ({config['side']})")
+        if config["steps"] % config["record_every"]:
+            raise SpuriousError(f"record_every ({config['record_every']}) must divide steps ({config['steps']})")
+        sgd.optimizer(config["optimizer"])  # a clear error now for a bad optimizer spec
+        keys = ("side", "kernel", "filter_std", "fc_width", "rank_rtol", "seed", "optimizer", "samples", "seeds",
+                "steps", "record_every", "stop_below")
+        return [{"channels": c, **{k: config[k] for k in keys}} for c in config["channels"]]
+
+    def run_cell(self, cell: dict) -> dict:
+        started = time.perf_counter()
+        n, c, k = cell["samples"], cell["channels"], cell["kernel"]
+        positions = (cell["side"] - k + 1) ** 2
+        seeds = [cell["seed"] + i for i in range(cell["seeds"])]
+        p = jnp.stack([patches(images(s, n, cell["side"]), k) for s in seeds])
+        y = jnp.stack([sgd.random_signs(s, n, f"labels-{n}") for s in seeds])
+        params = jax.tree_util.tree_map(lambda *a: jnp.stack(a), *(
+            init_network(s, c, k, positions, cell["fc_width"], cell["filter_std"]) for s in seeds))
+
+        def features(ps):
+            return sgd.per_member(lambda q, x: conv_features(q["conv"], x), ps, p, data_axis=0)
+
+        def ranks(ps):
+            return [numerical_rank(f, cell["rank_rtol"]) for f in features(ps)]
+
+        initial = ranks(params)
+        # the best a linear readout of the frozen random features can do (least squares, float64)
+        readout = []
+        for f, labels in zip(features(params), np.asarray(y)):
+            coef = np.linalg.lstsq(f, labels, rcond=None)[0]
+            readout.append(float(0.5 * np.mean((f @ coef - labels) ** 2)))
+        training = sgd.train_many(mse, params, (p, y), sgd.optimizer(cell["optimizer"]), cell["steps"], None, 0,
+                                  data_axis=0, record_every=cell["record_every"], stop_below=cell["stop_below"])
+        final = ranks(training.params)
+        return {
+            "channels": c, "n1": c * positions, "samples": n, "seeds": seeds,
+            "rank": [r for r, _ in initial], "min_singular_ratio": [s for _, s in initial],
+            "rank_trained": [r for r, _ in final], "readout_min_loss": readout,
+            "final_loss": sgd.jsonable(training.losses[:, -1]), "iterations": training.stopped.tolist(),
+            "curve_steps": training.steps.tolist(), "loss_curves": sgd.jsonable(training.losses),
+            "seconds": time.perf_counter() - started,
+        }
+
+    def evaluate(self, config: dict, results: list[tuple[dict, dict]]) -> ExperimentReport:
+        rows = sorted((r for _, r in results), key=lambda r: r["n1"])
+        n = config["samples"]
+        table, rank_ok, train_ok = [], [], []
+        for r in rows:
+            expected = min(r["n1"], n)
+            ranks_match = all(v == expected for v in r["rank"])
+            rank_ok.append(ranks_match)
+            final = np.asarray(r["final_loss"], dtype=float)  # NaN where a run diverged
+            wide = r["n1"] >= n
+            zero = bool(np.all(np.isfinite(final) & (final <= config["loss_tol"])))
+            if wide:
+                train_ok.append(zero)
+            table.append({"channels C": r["channels"], "n1": r["n1"], "N": n, "n1/N": r["n1"] / n,
+                          "expected rank": expected, "ranks (seeds)": "/".join(map(str, r["rank"])),
+                          "min sigma/sigma_max": min(r["min_singular_ratio"]),
+                          "ranks after training": "/".join(map(str, r["rank_trained"])),
+                          "linear readout of frozen features, min loss": max(r["readout_min_loss"]),
+                          "final loss max": float(final.max()), "final loss min": float(final.min()),
+                          "loss <= tol": zero, "L-BFGS iterations (max over seeds)": max(r["iterations"]), "in verdict": "rank, loss" if wide else "rank",
+                          "seconds": round(r["seconds"], 1)})
+        wide_rows = [r for r in rows if r["n1"] >= n]
+        passed = bool(rows) and all(rank_ok) and bool(wide_rows) and all(train_ok)
+        words = [
+            "rank = min(n1, N) for every width and seed: " + ("yes" if all(rank_ok) else "NO (" + ", ".join(
+                f"n1={r['n1']}: {r['rank']}" for r, ok in zip(rows, rank_ok) if not ok) + ")"),
+            f"n1 >= N = {n}: max final loss " + (", ".join(f"n1={r['n1']}: {_worst(r['final_loss']):.2e}" for r in wide_rows)
+                                                 or "none run") + f" (need <= {config['loss_tol']:g}) -> "
+            + ("ok" if wide_rows and all(train_ok) else "FAIL"),
+        ]
+        narrow = [r for r in rows if r["n1"] < n]
+        if narrow:
+            words.append("for contrast, n1 < N (not in the verdict; the claim is a sufficient condition): max final "
+                         "loss " + ", ".join(f"n1={r['n1']}: {_worst(r['final_loss']):.2e}" for r in narrow))
+        words.append("a linear readout of the frozen random features reaches min loss " + ", ".join(
+            f"n1={r['n1']}: {max(r['readout_min_loss']):.1e}" for r in rows) + " (zero exactly when rank = N)")
+        summary = ("PASS: " if passed else "FAIL: ") + "; ".join(words) + "."
+        return ExperimentReport(claim=self.claim, passed=passed, summary=summary, table=table,
+                                figures=[("wide_cnn", _figure(rows, n, config["loss_tol"]))])
+
+
+def _figure(rows, n, tol):
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(10, 4))
+    ax_rank, ax_loss = fig.subplots(1, 2)
+    n1 = [r["n1"] for r in rows]
+    ax_rank.plot(n1, [min(v, n) for v in n1], "k--", label="min(n1, N)")
+    for r in rows:
+        ax_rank.scatter([r["n1"]] * len(r["rank"]), r["rank"], color="C0")
+    ax_rank.axvline(n, color="grey", lw=1)
+    ax_rank.set(xlabel="conv-layer neurons n1", ylabel="rank of feature matrix", title=f"feature rank (N = {n})")
+    ax_rank.legend()
+    for i, r in enumerate(rows):
+        steps = np.asarray(r["curve_steps"])
+        curves = np.maximum(np.asarray(r["loss_curves"], dtype=float), 1e-33)
+        for j, (curve, stop) in enumerate(zip(curves, r["iterations"])):
+            shown = steps <= stop  # up to the record at which the seed stopped
+            ax_loss.plot(steps[shown], curve[shown], color=f"C{i}", alpha=0.8, ls="-" if r["n1"] >= n else ":",
+                         label=f"n1 = {r['n1']}" if j == 0 else None)
+    ax_loss.axhline(tol, color="grey", ls="--", lw=1)
+    ax_loss.set(yscale="log", xlabel="L-BFGS iteration", ylabel="training loss", title="training (dotted: n1 < N)")
+    ax_loss.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+register(WideCNN2018())
