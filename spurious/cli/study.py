@@ -24,6 +24,21 @@ def _run_args(p):
     p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     p.add_argument("--break-lock", action="store_true",
                    help="take over a study whose lock is held by a process that is gone (e.g. on another host)")
+    g = p.add_argument_group("where cells run (see docs/ray.md)")
+    g.add_argument("--executor", choices=("in-process", "ray"), default="in-process",
+                   help="in-process (default): cells one after the other here; ray: each cell a Ray task")
+    g.add_argument("--address", metavar="ADDR", default=None,
+                   help="with --executor ray: the Ray cluster (HOST:PORT of its head, ray://HOST:PORT, or auto for "
+                        "the one `ray start` runs on this machine); default $RAY_ADDRESS, else a local Ray instance")
+    g.add_argument("--workers", type=int, metavar="N", default=None,
+                   help="with --executor ray and no address: cells at once in the local Ray instance (default: cores)")
+    g.add_argument("--cpus-per-cell", type=float, metavar="C", default=1.0,
+                   help="with --executor ray: CPUs each cell's task asks for (default 1)")
+    g.add_argument("--gpus-per-cell", type=float, metavar="G", default=None,
+                   help="with --executor ray: GPUs each cell's task asks for (default: 1 when --device gpu, or auto "
+                        "and the cluster has GPUs, else 0; fractions share a GPU)")
+    g.add_argument("--max-retries", type=int, metavar="R", default=3,
+                   help="with --executor ray: how often a cell whose worker died is run again (default 3)")
 
 
 def register(subparsers):
@@ -82,15 +97,42 @@ def default_html_dir(store_path: str) -> str:
     return os.path.join(os.path.dirname(os.path.abspath(store_path)), f"{stem}-reports")
 
 
+RAY_ONLY = ("address", "workers", "gpus_per_cell")
+
+
+def _executor(args, device: str):
+    """The executor the options ask for; bad options are refused before anything is written."""
+    from ..studies.executors import InProcessExecutor, RayExecutor
+
+    if args.executor == "in-process":
+        given = [f"--{name.replace('_', '-')}" for name in RAY_ONLY if getattr(args, name) is not None]
+        given += ["--cpus-per-cell"] if args.cpus_per_cell != 1.0 else []
+        given += ["--max-retries"] if args.max_retries != 3 else []
+        if given:
+            verb = "applies" if len(given) == 1 else "apply"
+            raise SpuriousError(f"{', '.join(given)} {verb} only with --executor ray")
+        from .._jax import resolve_device
+
+        resolve_device(device)
+        return InProcessExecutor(device=device)
+    return RayExecutor(device=device, address=args.address, cpus_per_cell=args.cpus_per_cell,
+                       gpus_per_cell=args.gpus_per_cell, workers=args.workers, max_retries=args.max_retries)
+
+
 def _execute(config, args, command: str) -> int:
-    from ..studies.executors import InProcessExecutor
+    device = args.device or config.device
+    executor = _executor(args, device)  # a clear error before anything is written
+    try:
+        return _execute_with(config, args, command, executor)
+    finally:
+        executor.close()
+
+
+def _execute_with(config, args, command: str, executor) -> int:
     from ..studies.runner import run_study
     from ..store import Store
-    from .._jax import resolve_device
     from .progress import Progress
 
-    device = args.device or config.device
-    resolve_device(device)  # a clear error before anything is written
     store = Store(_store_path(args))
     try:
         log = (lambda text: None) if args.quiet else (lambda text: print(text, file=sys.stderr, flush=True))
@@ -102,10 +144,11 @@ def _execute(config, args, command: str) -> int:
         if not args.quiet and not bar.enabled:
             on_cell = lambda cell, result, done, total: log(_cell_line(cell, result, done, total))
         started = time.perf_counter()
-        outcome = run_study(config, store, InProcessExecutor(device=device), progress=bar, on_cell=on_cell,
+        outcome = run_study(config, store, executor, progress=bar, on_cell=on_cell,
                             break_lock=args.break_lock, command=command)
         if outcome.cells_run:
-            log(f"study {outcome.key}: ran {outcome.cells_run} cells in {time.perf_counter() - started:.1f} s"
+            log(f"study {outcome.key}: ran {outcome.cells_run} cells ({executor.name}) in "
+                f"{time.perf_counter() - started:.1f} s"
                 + (f" ({outcome.cells_before} were already stored)" if outcome.cells_before else "")
                 + f"; store {store.path}")
         if not args.no_report:

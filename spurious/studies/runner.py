@@ -9,6 +9,10 @@ an executor, and commit each result in one transaction as it arrives.
 Safe to kill at any moment and to run again: a cell is in the store completely or not at all, and
 a second run does only the missing cells (none, for a finished study). One writer per study: a
 second driver on the same study stops with a clear message while readers keep working.
+
+Where cells run is the executor's business (spurious.studies.executors: in-process, or one Ray task
+per cell); whichever it is, only this driver writes the store, and only cells not yet stored are
+handed to it.
 """
 from __future__ import annotations
 
