@@ -41,9 +41,13 @@ class GradientDescent:
     'frobenius' = ||grad F||_F; divergence_threshold: a gradient norm above it restarts the run
     from its start with the step halved (at most max_halvings times, then 'diverged');
     max_steps: a run still moving after this many steps is 'not_converged'.
-    newton_switch: once a run's stop norm is below this value, try Newton's method; it finishes
-    the run only if the Hessian is positive definite throughout and Newton converges within
-    `newton_radius` of the current point (None: pure gradient descent, as in the papers).
+    newton_switch: once a run's stop norm is below this value and gradient descent has settled
+    into steady linear convergence (the norm shrinks by the same factor over two successive
+    syncs, as it does near a nondegenerate minimum), try chord-Newton (`newton_iterations`
+    steps with the Hessian of the starting point); it finishes the run only if that Hessian is
+    positive definite, the stop norm reaches grad_tol, and the point moves at most
+    `newton_radius`. A failed try is repeated once the norm has shrunk by `newton_retry`.
+    None: pure gradient descent, as in the papers.
     pool, sync_steps: engine sizes (slots advanced together, steps between host checks).
     """
 
@@ -55,6 +59,8 @@ class GradientDescent:
     max_halvings: int = 30
     newton_switch: float | None = 1e-4
     newton_radius: float = 1e-2
+    newton_iterations: int = 10
+    newton_retry: float = 0.1
     pool: int = 1024
     sync_steps: int = 250
 
@@ -64,7 +70,7 @@ class GradientDescent:
         for name, value in positive.items():
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
                 raise SpuriousError(f"{name} must be a positive finite number, got {value!r}")
-        for name in ("max_steps", "pool", "sync_steps"):
+        for name in ("max_steps", "pool", "sync_steps", "newton_iterations"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise SpuriousError(f"{name} must be a positive integer, got {value!r}")
@@ -233,6 +239,15 @@ def _bucket(count: int, pool: int, smallest: int = 8) -> int:
     return min(size, pool)
 
 
+def _shrunk(pool: int, live: int, smallest: int = 4) -> int:
+    """Pool size once no starts are left: divide by 4 while `live` runs still fit (not below
+    `smallest`). Steps of 4 rather than 2 halve the number of compiled sizes (each compile costs
+    about as much as 100 steps of a full pool at k = 20) for little idle work in the tail."""
+    while pool // 4 >= max(live, smallest):
+        pool //= 4
+    return pool
+
+
 def multistart(
     problem: Problem,
     runs: int,
@@ -276,8 +291,9 @@ def _multistart(problem, runs, seed, settings, first_run, progress):
     done = np.ones(pool, dtype=bool)
     gnorm = np.full(pool, np.inf)
     newton_tried_at = np.full(pool, np.inf)
+    previous_gnorm = np.full(pool, np.inf)  # stop norm at the last sync
+    previous_rate = np.full(pool, np.inf)  # its shrink factor over the sync before
     next_run, finished = 0, 0
-    newton_iterations = 10
 
     def refill(slots):
         nonlocal next_run
@@ -293,6 +309,8 @@ def _multistart(problem, runs, seed, settings, first_run, progress):
             done[take] = False
             gnorm[take] = np.inf
             newton_tried_at[take] = np.inf
+            previous_gnorm[take] = np.inf
+            previous_rate[take] = np.inf
             next_run += len(take)
 
     def harvest(slots, status, by_newton=False):
@@ -325,10 +343,19 @@ def _multistart(problem, runs, seed, settings, first_run, progress):
 
         if settings.newton_switch is not None:
             live = slot_run >= 0
-            ready = np.flatnonzero(live & (gnorm <= settings.newton_switch) & (gnorm <= 0.1 * newton_tried_at))
+            # Steady linear convergence: the cheap sign (no Hessian) that a run sits in the basin of a
+            # nondegenerate minimum, where a Newton try almost always succeeds; on plateaus and near
+            # saddles the rate wanders, and a try would waste a Hessian factorization.
+            with np.errstate(invalid="ignore", divide="ignore"):
+                rate = np.where(np.isfinite(previous_gnorm), gnorm / previous_gnorm, np.inf)
+                steady = (rate < 1.0) & (np.abs(rate - previous_rate) <= 0.05 * rate)
+            previous_rate = np.where(np.isfinite(rate), rate, np.inf)
+            previous_gnorm = gnorm.copy()
+            ready = np.flatnonzero(live & steady & (gnorm <= settings.newton_switch)
+                                   & (gnorm <= settings.newton_retry * newton_tried_at))
             if len(ready):
                 newton_tried_at[ready] = gnorm[ready]
-                newton = _compiled(problem, "newton", newton_iterations, settings.stop_norm)
+                newton = _compiled(problem, "newton", settings.newton_iterations, settings.stop_norm)
                 # chunks of 8 (padded): one compiled size, little waste on the few runs ready per sync
                 x, pd, moved, final_norm = chunked(newton, params[ready], chunk=8, pad_to_chunk=True)
                 accept = pd & np.isfinite(final_norm) & (final_norm <= settings.grad_tol) & (
@@ -343,11 +370,12 @@ def _multistart(problem, runs, seed, settings, first_run, progress):
             refill(free)
         else:
             live = np.flatnonzero(slot_run >= 0)
-            target = _bucket(len(live), settings.pool)
+            target = _shrunk(len(slot_run), len(live))
             if len(live) and target < len(slot_run):
                 keep = np.concatenate([live, free[: target - len(live)]])
-                slot_run, params, start, step, steps, halvings, done, gnorm, newton_tried_at = (
-                    a[keep] for a in (slot_run, params, start, step, steps, halvings, done, gnorm, newton_tried_at))
+                (slot_run, params, start, step, steps, halvings, done, gnorm, newton_tried_at, previous_gnorm,
+                 previous_rate) = (a[keep] for a in (slot_run, params, start, step, steps, halvings, done, gnorm,
+                                                     newton_tried_at, previous_gnorm, previous_rate))
         if progress is not None:
             progress(finished, runs)
 

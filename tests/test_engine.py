@@ -175,3 +175,11 @@ def test_cli_bad_input_one_line_exit_2(args, message):
     out = run_cli("run", *args)
     assert out.returncode == 2
     assert out.stderr.count("\n") == 1 and message in out.stderr
+
+
+def test_pool_shrinks_by_fours_to_fit_the_live_runs():
+    from spurious.optimize import _shrunk
+
+    assert _shrunk(1024, 1000) == 1024
+    assert _shrunk(1024, 256) == 256 and _shrunk(1024, 255) == 256 and _shrunk(1024, 64) == 64
+    assert _shrunk(1024, 1) == 4 and _shrunk(512, 3) == 8

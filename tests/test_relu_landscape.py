@@ -107,3 +107,19 @@ def test_hessian_is_symmetric_and_matches_gradient_jacobian(k, n, extra, seed):
     np.testing.assert_allclose(H, H.T, atol=1e-13)
     jac = jax.jacfwd(lambda x: p.grad(x.reshape(p.shape)).reshape(-1))(W.reshape(-1))
     np.testing.assert_allclose(H, jac, atol=1e-10)
+
+
+def test_polynomial_atan2_matches_libm_to_a_few_ulp():
+    from spurious.problems.relu import atan2_upper
+
+    rng = np.random.default_rng(1)
+    y = np.concatenate([rng.uniform(0, 2, 100_000), 10 ** rng.uniform(-300, 3, 20_000), [0.0, 0.0, 1.0, 5e-324]])
+    x = np.concatenate([rng.uniform(-2, 2, 100_000), rng.normal(size=20_000) * 10 ** rng.uniform(-3, 3, 20_000),
+                        [0.0, -1.0, 0.0, -1.0]])
+    got = np.asarray(jax.jit(atan2_upper)(jnp.asarray(y), jnp.asarray(x)))
+    ref = np.arctan2(y, x)
+    assert np.all((got >= 0) & (got <= np.pi))
+    assert np.max(np.abs(got - ref) / np.spacing(np.maximum(np.abs(ref), 1e-300))) <= 4
+    # derivatives, used by autodiff of the closed-form gradient
+    dy, dx = jax.grad(atan2_upper, argnums=(0, 1))(0.3, -0.7)
+    assert (dy, dx) == pytest.approx((-0.7 / 0.58, -0.3 / 0.58), rel=1e-14)

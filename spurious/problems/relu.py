@@ -22,6 +22,32 @@ from .base import Problem
 TWO_PI = 2.0 * math.pi
 
 
+# atan(z) = z + z^3 P(z^2) on |z| <= tan(pi/8): least-squares fit on Chebyshev nodes against Arb's
+# atan (relative error 2.2e-16, i.e. 1 ulp). XLA's float64 atan2 on the CPU is a scalar libm call
+# (~17 ns, about half of a gradient step at k = 20); this polynomial vectorizes.
+_ATAN_COEFFS = (-0.3333333333333333, 0.19999999999996226, -0.1428571428477097, 0.11111111021692283,
+                -0.09090904792335651, 0.07692187444123813, -0.06664564143554898, 0.058585599466550994,
+                -0.05087411111317858, 0.03928395012800903, -0.019236554484123612)
+_TAN_PI_8 = math.tan(math.pi / 8)
+
+
+def atan2_upper(y, x):
+    """atan2(y, x) in [0, pi] for y >= 0, accurate to a few ulp, built from +, *, / only."""
+    ax = jnp.abs(x)
+    big, small = jnp.maximum(y, ax), jnp.minimum(y, ax)
+    ratio = small / jnp.where(big > 0, big, 1.0)  # in [0, 1]
+    upper = ratio > _TAN_PI_8
+    z = jnp.where(upper, (ratio - 1.0) / (ratio + 1.0), ratio)  # |z| <= tan(pi/8)
+    s = z * z
+    poly = _ATAN_COEFFS[-1]
+    for c in _ATAN_COEFFS[-2::-1]:
+        poly = poly * s + c
+    angle = z + z * s * poly
+    angle = jnp.where(upper, 0.25 * math.pi + angle, angle)
+    angle = jnp.where(y > ax, 0.5 * math.pi - angle, angle)
+    return jnp.where(x < 0, math.pi - angle, angle)
+
+
 def _safe_sqrt(x):
     """sqrt whose derivative at 0 is 0 instead of inf, so masked self-pairs give no NaN under autodiff."""
     positive = x > 0
@@ -40,7 +66,7 @@ def _pair_geometry(units_a, units_b):
     total = units_b[None, :, :] + units_a[:, None, :]
     diff_norm = _safe_sqrt(jnp.sum(diff * diff, axis=-1))
     sum_norm = _safe_sqrt(jnp.sum(total * total, axis=-1))
-    theta = 2.0 * jnp.arctan2(diff_norm, sum_norm)
+    theta = 2.0 * atan2_upper(diff_norm, sum_norm)
     return theta, diff, diff_norm
 
 
@@ -72,7 +98,7 @@ def _angles(units_a, units_b):
     diff_sq = jnp.sum(diff * diff, axis=-1)
     diff_norm = _safe_sqrt(diff_sq)
     sum_norm = _safe_sqrt(4.0 - diff_sq)
-    return 2.0 * jnp.arctan2(diff_norm, sum_norm), 0.5 * diff_norm * sum_norm
+    return 2.0 * atan2_upper(diff_norm, sum_norm), 0.5 * diff_norm * sum_norm
 
 
 def _identity_teacher_angles(units):
@@ -85,7 +111,7 @@ def _identity_teacher_angles(units):
     before = jnp.cumsum(squares, axis=1) - squares
     after = jnp.cumsum(squares[:, ::-1], axis=1)[:, ::-1] - squares
     sin = _safe_sqrt(before + after)
-    return jnp.arctan2(sin, units), sin
+    return atan2_upper(sin, units), sin
 
 
 def population_grad(student, teacher, identity_teacher: bool = False):
