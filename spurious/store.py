@@ -72,7 +72,13 @@ CREATE TABLE IF NOT EXISTS locks (
   study TEXT PRIMARY KEY, token TEXT NOT NULL, pid INTEGER, host TEXT, proc_start TEXT, acquired REAL,
   command TEXT);
 CREATE INDEX IF NOT EXISTS runs_by_cell ON runs (study_id, cell);
-"""
+""" + "\n"
+
+# Added after schema 1 shipped; created on first use, so older stores gain it without a migration.
+_CERTIFICATIONS = """CREATE TABLE IF NOT EXISTS certifications (
+  study_id INTEGER NOT NULL, problem_key TEXT NOT NULL, family INTEGER NOT NULL, representative TEXT NOT NULL,
+  status TEXT NOT NULL, summary TEXT NOT NULL, certificate TEXT, created REAL,
+  PRIMARY KEY (study_id, problem_key, family))"""
 
 RUN_COLUMNS = ("status", "class", "loss", "grad_norm", "polished_grad_norm", "polished", "steps", "halvings",
                "newton", "morse_index", "lambda_min", "lambda_max", "cell_family")
@@ -390,6 +396,29 @@ class Store:
             sql += " AND problem_key = ?"
             args += (problem_key,)
         return [self._family_row(r) for r in self.db.execute(sql + " ORDER BY problem_key, id", args)]
+
+    # -- certifications (spurious.studies.certification) ---------------------------------------------
+    def write_certification(self, key: str, token: str, problem_key: str, family: dict, status: str,
+                            summary: dict, certificate: str | None):
+        """Record the outcome for one family (keyed by its representative, so a stale record of a
+        family that was later re-joined differently is never shown for the new one)."""
+        with self._write() as db:
+            self._check_token(db, key, token)
+            db.execute(_CERTIFICATIONS)
+            db.execute("INSERT OR REPLACE INTO certifications VALUES (?,?,?,?,?,?,?,?)",
+                       (self._id(key), problem_key, family["id"], json.dumps(family["representative"]), status,
+                        json.dumps(summary), certificate, time.time()))
+
+    def certifications(self, key: str) -> dict[tuple[str, int], dict]:
+        """{(problem_key, family id): {status, summary, certificate}} for families whose stored
+        representative is still the one certified."""
+        if not self.db.execute("SELECT 1 FROM sqlite_master WHERE name = 'certifications'").fetchone():
+            return {}
+        rows = self.db.execute(
+            "SELECT c.problem_key, c.family, c.status, c.summary, c.certificate FROM certifications c JOIN families f "
+            "ON f.study_id = c.study_id AND f.problem_key = c.problem_key AND f.id = c.family "
+            "AND f.representative = c.representative WHERE c.study_id = ?", (self._id(key),))
+        return {(r[0], r[1]): {"status": r[2], "summary": json.loads(r[3]), "certificate": r[4]} for r in rows}
 
     def experiment_results(self, key: str) -> list[tuple[dict, dict]]:
         """[(cell, result)] of an experiment study, in cell order (what Experiment.evaluate takes)."""

@@ -299,8 +299,9 @@ seeds = [0]
 teacher = [3]
 extra = [0]
 [optimizer]
-step = 0.01
-max_steps = 50000
+# a small step keeps each cell around a second long, so that kills land inside cells and commits
+step = 0.002
+max_steps = 400000
 newton_switch = false
 """
 KILL_CELLS = 8

@@ -72,6 +72,20 @@ def register(subparsers):
     _store_arg(p)
     p.set_defaults(handler=handle_status)
 
+    p = sub.add_parser("certify", help="certify a stored study's families in ball arithmetic (resumable)",
+                       description="Prove, for each selected family of the study's finished ReLU problems, that a "
+                                   "critical point of the stated kind exists near its representative (see "
+                                   "docs/certify.md); outcomes are committed to the store one family at a time and "
+                                   "the report marks them. Families already done are skipped.")
+    p.add_argument("study", help="study name or name@size")
+    _store_arg(p)
+    p.add_argument("--classes", default="spurious_minimum,saddle",
+                   help="comma-separated family classes to certify (default spurious_minimum,saddle)")
+    p.add_argument("--lowest", action="store_true", help="only the lowest-loss family of each class per problem")
+    p.add_argument("--out", metavar="DIR", default=None,
+                   help="also write every stored certificate to DIR (re-check each with `spurious verify`)")
+    p.set_defaults(handler=handle_certify)
+
     p = sub.add_parser("list", help="the built-in studies, runnable by name")
     p.set_defaults(handler=handle_list)
 
@@ -214,6 +228,29 @@ def handle_status(args) -> int:
     with Store(_store_path(args), create=False) as store:
         studies = [store.study(store.resolve(args.study))] if args.study else store.studies()
         print(format_status(studies, store.path))
+    return 0
+
+
+def handle_certify(args) -> int:
+    from ..store import Store
+    from ..studies.certification import certify_study
+
+    def line(problem_key, family, status, summary):
+        if status == "certified":
+            what = "minimum" if summary["kind"] == "minimum" else f"saddle, index {summary['morse_index']}"
+            detail = f"{what}, radius {float(summary['radius']):.1e}, {summary['seconds']:.1f} s"
+        else:
+            detail = f"{summary['refusal']}: {summary['reason']}"
+        print(f"{problem_key} family {family['id']} ({family['class']}, loss {family['loss']:.6g}): {status} ({detail})",
+              flush=True)
+
+    classes = tuple(c.strip() for c in args.classes.split(",") if c.strip())
+    with Store(_store_path(args), create=False) as store:
+        key = store.resolve(args.study)
+        result = certify_study(store, key, classes, lowest_only=args.lowest, out_dir=args.out,
+                               command=f"spurious study certify {key}", on_family=line)
+    print(f"{key}: {result.certified} certified, {result.refused} refused, {result.skipped} already in the store "
+          f"({result.seconds:.1f} s)" + (f"; certificates in {args.out}" if args.out else ""))
     return 0
 
 

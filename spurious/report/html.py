@@ -118,6 +118,11 @@ def landscape_body(report: StudyReport, figures) -> str:
     fams = family_rows(report)
     parts.append("<h2>Families above the global minimum</h2>")
     parts.append(_table(fams, FAMILY_COLUMNS, classes_from=set()) if fams else "<p>None found.</p>")
+    if any(r["certified"] != "-" for r in fams):
+        parts.append("<p class=\"meta\">certified: <code>spurious study certify</code> proved in ball arithmetic "
+                     "that a critical point of the stated class and index exists within radius r of the "
+                     "representative (re-check the certificates with <code>spurious verify</code>); refused: "
+                     "the proof did not go through, for the reason named; -: not tried.</p>")
     glob = [r for r in family_rows(report, include_global=True) if r["class"] == "global_minimum"]
     if glob:
         parts.append("<h2>Global minima</h2>")

@@ -155,8 +155,10 @@ def _landscape(store: Store, report: StudyReport):
             partial = True
         else:
             families, partial = [], True
+        certifications = store.certifications(report.key)
         for f in families:
             f["problem_key"] = p["key"]
+            f["certification"] = None if partial else certifications.get((p["key"], f["id"]))
         report.families[p["key"]] = families
         spurious_families = [f for f in families if f["class"] != "global_minimum" and f["loss"] is not None
                              and f["loss"] >= SPURIOUS_LOSS]

@@ -86,13 +86,23 @@ def measured_columns(report: StudyReport) -> list[tuple[str, str, str]]:
 FAMILY_COLUMNS = [("problem", "problem", "<"), ("id", "family", ">"), ("class", "class", "<"),
                   ("index", "index", ">"), ("loss", "loss", ">"), ("lambda_min", "lambda_min", ">"),
                   ("lambda_max", "lambda_max", ">"), ("count", "runs", ">"), ("fraction", "% [95% CI]", ">"),
-                  ("run", "representative", ">")]
+                  ("run", "representative", ">"), ("certified", "certified", "<")]
 
 
 def _loss(value) -> str:
     if value is None:
         return "-"
     return f"{value:.6f}" if abs(value) >= 1e-4 else f"{value:.1e}"
+
+
+def _certified(record: dict | None) -> str:
+    """How `spurious study certify` ended for a family: '-' when not tried."""
+    if record is None:
+        return "-"
+    summary = record["summary"]
+    if record["status"] != "certified":
+        return f"refused ({summary['refusal']})"
+    return f"yes, r={float(summary['radius']):.0e}"
 
 
 def family_rows(report: StudyReport, include_global: bool = False, limit: int | None = None) -> list[dict]:
@@ -108,7 +118,8 @@ def family_rows(report: StudyReport, include_global: bool = False, limit: int | 
                         "lambda_max": f"{f['lambda_max']:.3e}" if f["lambda_max"] is not None else "-",
                         "count": f["count"],
                         "fraction": f"{pct(f['fraction'])} [{pct(f['ci_low'])}, {pct(f['ci_high'])}]",
-                        "run": f"seed {f['seed']} run {f['run']}"})
+                        "run": f"seed {f['seed']} run {f['run']}",
+                        "certified": _certified(f.get("certification"))})
     return out[:limit] if limit else out
 
 

@@ -480,6 +480,10 @@ def _parse_experiment(c: _Checker, raw: dict, size: str | None, builtin: bool) -
         canonical_json(config)
     except (TypeError, ValueError) as error:
         c.fail("", f"experiment {name!r} config is not plain JSON data: {error}")
+    try:  # the experiment's own checks (e.g. batch > samples) fail here, before any store is opened
+        experiment.cells(config)
+    except SpuriousError as error:
+        c.fail("[experiment]", str(error))
     return StudyConfig(name=common["name"], kind="experiment", size=chosen, title=common["title"] or experiment.title,
                        description=common["description"], source=c.source,
                        device=common["device"], experiment=name, experiment_config=config)

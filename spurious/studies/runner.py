@@ -69,7 +69,9 @@ def run_study(config: StudyConfig, store: Store, executor: Executor | None = Non
         done = store.done_cells(key)
         for cell in cells:
             if cell["index"] in done and done[cell["index"]] != cell["key"]:
-                raise SpuriousError(f"study {key!r}: stored cell {cell['index']} does not match the plan")
+                raise SpuriousError(f"study {key!r}: stored cell {cell['index']} does not match the plan (written "
+                                   "with other resolved settings, e.g. by another spurious version; use a new "
+                                   "--store or study name)")
         pending = [c for c in cells if c["index"] not in done]
         problems = {p["key"]: p for p in store.problems(key)}
         missing: dict[str, set[int]] = {k: set() for k in problems}

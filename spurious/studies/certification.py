@@ -1,0 +1,109 @@
+"""Bulk certification of a stored study's families (the certify stage, run over a study).
+
+    spurious study certify safran-shamir-2018@quick --classes spurious_minimum,saddle --out certs/
+
+Each family of a finished ReLU teacher-student problem whose class is selected has its representative
+certified by spurious.certify (ball arithmetic); the outcome (certified with its claim and bounds, or
+refused with the reason) and the certificate itself are committed to the store one family at a time,
+under the study's writer lock. Re-running skips families already done, so it resumes like a study.
+The report marks each family's outcome; `--out` also writes the certificate files for `spurious verify`.
+"""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from ..certify import CERTIFIABLE_CLASSES, CertificationRefused, certify
+from ..errors import SpuriousError
+from ..store import Store
+from .cells import build_problem
+
+CERTIFIABLE_PROBLEMS = ("relu-teacher-student",)
+
+
+@dataclass(frozen=True)
+class StudyCertification:
+    key: str
+    certified: int  # by this invocation
+    refused: int  # by this invocation
+    skipped: int  # already recorded in the store
+    seconds: float
+
+
+def summary_of(certificate, seconds: float) -> dict:
+    claim, bounds = certificate.data["claim"], certificate.data["bounds"]
+    return {"kind": claim["kind"], "morse_index": claim["morse_index"], "spurious": claim["spurious"],
+            "radius": bounds["radius"], "eigenvalue_abs_lower": claim["eigenvalue_abs_lower"],
+            "loss_lower": claim["loss_lower"], "loss_upper": claim["loss_upper"], "seconds": seconds}
+
+
+def certificate_name(problem_key: str, family_id: int) -> str:
+    safe = "".join(ch if ch.isalnum() or ch in "-_=," else "_" for ch in problem_key)
+    return f"{safe}-family{family_id}.json"
+
+
+def certify_study(store: Store, key: str, classes=CERTIFIABLE_CLASSES, lowest_only: bool = False,
+                  out_dir: str | None = None, command: str = "",
+                  on_family: Callable[[str, dict, str, dict], None] | None = None) -> StudyCertification:
+    """Certify the selected families of every finished certifiable problem of study `key`.
+
+    classes: family classes to try (default: spurious minima and saddles); lowest_only: only the
+    lowest-loss family of each selected class per problem; out_dir: also write certificate files.
+    on_family(problem_key, family, status, summary) is called after each commit."""
+    classes = (classes,) if isinstance(classes, str) else tuple(classes)
+    unknown = [c for c in classes if c not in CERTIFIABLE_CLASSES]
+    if unknown or not classes:
+        raise SpuriousError(f"cannot certify class {', '.join(unknown) or '(none)'}: choose from "
+                            f"{', '.join(CERTIFIABLE_CLASSES)}")
+    if out_dir is not None and not os.path.isdir(out_dir):
+        raise SpuriousError(f"--out {out_dir}: no such folder")
+    started = time.perf_counter()
+    problems = [p for p in store.problems(key) if p["name"] in CERTIFIABLE_PROBLEMS]
+    if not problems:
+        raise SpuriousError(f"study {key!r} has no problem that can be certified "
+                            f"(certificates exist for: {', '.join(CERTIFIABLE_PROBLEMS)})")
+    done = store.certifications(key)
+    work = []
+    for p in problems:
+        families = [f for f in store.families(key, p["key"]) if f["class"] in classes]
+        if lowest_only:
+            families = [min((f for f in families if f["class"] == c), key=lambda f: f["loss"])
+                        for c in classes if any(f["class"] == c for f in families)]
+        work += [(p, f) for f in families]
+    pending = [(p, f) for p, f in work if (p["key"], f["id"]) not in done]
+    certified = refused = 0
+    if pending:
+        token = store.acquire(key, command=command)
+        try:
+            for p, family in pending:
+                problem = build_problem(p["name"], p["params"])
+                begun = time.perf_counter()
+                try:
+                    certificate = certify(problem, np.asarray(family["representative"], dtype=float))
+                except CertificationRefused as refusal:
+                    status, text = "refused", None
+                    summary = {"refusal": type(refusal).__name__, "reason": str(refusal),
+                               "seconds": time.perf_counter() - begun}
+                    refused += 1
+                else:
+                    status, text = "certified", certificate.to_json()
+                    summary = summary_of(certificate, time.perf_counter() - begun)
+                    certified += 1
+                store.write_certification(key, token, p["key"], family, status, summary, text)
+                if on_family is not None:
+                    on_family(p["key"], family, status, summary)
+        finally:
+            try:
+                store.release(key, token)
+            except Exception:  # the run's own error matters more
+                pass
+    if out_dir is not None:
+        for (problem_key, family_id), record in store.certifications(key).items():
+            if record["certificate"]:
+                with open(os.path.join(out_dir, certificate_name(problem_key, family_id)), "w") as handle:
+                    handle.write(record["certificate"])
+    return StudyCertification(key, certified, refused, len(work) - len(pending), time.perf_counter() - started)
