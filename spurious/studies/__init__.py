@@ -2,8 +2,9 @@
 
     config   TOML -> validated StudyConfig (spurious.studies.config)
     cells    plan a study into cells; execute one cell (plain data in, plain data out)
-    executors   where cells run (in-process; a Ray executor plugs into the same interface)
+    executors   where cells run: in-process, or RayExecutor (spurious.studies.executors; docs/ray.md)
     runner   the driver: skip stored cells, run the rest, commit each atomically
+    certification   certify a stored study's families in bulk (spurious study certify)
     builtin  studies runnable by name (TOML files here, and the registered experiments)
     published   the papers' numbers that built-in studies are compared with
 """
