@@ -16,3 +16,22 @@ def wilson_interval(successes: int, trials: int, confidence: float = 0.95) -> tu
     centre = (p + z * z / (2 * trials)) / denom
     half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / denom
     return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def two_sample_p_value(count_a: int, total_a: int, count_b: int, total_b: int) -> float:
+    """Two-sided p-value of Fisher's exact test that two binomial samples share one proportion.
+
+    The right test when a published fraction is itself a finite-sample estimate: whether a
+    published value lies inside *our* interval ignores the sampling error of theirs."""
+    from scipy.stats import fisher_exact
+
+    table = [[count_a, total_a - count_a], [count_b, total_b - count_b]]
+    return float(fisher_exact(table, alternative="two-sided").pvalue)
+
+
+def chance_of_misses(misses: int, comparisons: int, confidence: float = 0.95) -> float:
+    """Probability that at least `misses` of `comparisons` correct values fall outside their
+    `confidence` intervals by chance alone (independent intervals)."""
+    from scipy.stats import binom
+
+    return float(binom.sf(misses - 1, comparisons, 1 - confidence))

@@ -88,6 +88,21 @@ def test_terminal_report_shows_measured_against_published(quick_store, capsys):
     assert "saddle" in out and "0.023203" in out
 
 
+def test_disagreements_are_explained_from_the_counts(quick_store):
+    report = build_report(quick_store, "safran-shamir-2018@quick")
+    rows = {(r["params"]["teacher"], r["params"]["student"]): r for r in report.rows}
+    assert rows[(9, 9)]["published_p"] < 1e-6  # 60 of 100 against 218 of 1000
+    assert rows[(7, 7)]["published_p"] > 0.5  # 5 of 100 against 55 of 1000
+    (other,) = rows[(9, 9)]["replications"]
+    assert other["runs"] == 500 and other["fraction"] == pytest.approx(0.222)
+    assert other["p_ours"] < 1e-6 and other["p_published"] > 0.5  # 218/1000 and 111/500 agree
+    assert rows[(6, 7)]["replications"] == []  # the 2021 paper has no n = k + 1 numbers
+    (text, chance) = report.explain_disagreements()
+    assert text.startswith("k=9 n=9: published 21.8% lies outside") and "a real difference" in text
+    assert "Safran, Yehudai & Shamir 2021 measured 22.2%" in text and "(different)" in text
+    assert chance.startswith("By chance alone, 1 or more of 8") and f"{1 - 0.95 ** 8:.2g}" in chance
+
+
 def test_plots_and_self_contained_html(quick_store, tmp_path):
     report = build_report(quick_store, "safran-shamir-2018@quick")
     figures = report_figures(report)
@@ -96,6 +111,7 @@ def test_plots_and_self_contained_html(quick_store, tmp_path):
     page = open(path).read()
     assert page.count("<svg") == 3 and "<img" not in page and "http" not in page.split("<main>")[0]
     assert "7 of 8 published fractions lie inside our 95% intervals" in page
+    assert "Fisher&#x27;s exact test gives" in page or "Fisher's exact test gives" in page
     assert 'class="l outside"' in page or "outside</td>" in page
     for stem, _ in figures:
         for ext in ("png", "svg"):

@@ -8,7 +8,8 @@ import time
 
 from ..errors import SpuriousError
 
-SIZES_HELP = "size variant: quick (minutes, for a first look), cpu (the default), full (the paper's budget)"
+SIZES_HELP = ("size variant: quick (minutes, for a first look), cpu (the default), full (the paper's budget); "
+              "a study may define more (safran-shamir-2018: table, the n = k table at full budget)")
 
 
 def _store_arg(p):

@@ -91,6 +91,7 @@ def landscape_body(report: StudyReport, figures) -> str:
         outside = [v["problem"] for v in fractions if v["verdict"] == "outside"]
         parts.append(f'<div class="box {css}"><b>{inside} of {len(fractions)} published fractions lie inside our '
                      f'95% intervals.</b>' + (f" Outside: {_esc(', '.join(outside))}." if outside else "") +
+                     "".join(f"<br>{_esc(text)}" for text in report.explain_disagreements()) +
                      (f"<br>Published: {_esc(report.published['source'])}; {report.published['runs']} runs per "
                       f"problem, criterion: {_esc(report.published['criterion'])}." if report.published else "") +
                      "</div>")
@@ -104,6 +105,7 @@ def landscape_body(report: StudyReport, figures) -> str:
     parts.append(_table(rows, measured_columns(report), classes_from={"verdict", "min_loss_verdict"}))
     parts.append('<p class="meta">Percentages of all runs of the problem; brackets: 95% Wilson intervals. '
                  "verdict: whether the published value lies inside our interval (lowest loss: within 2e-6). "
+                 "p: Fisher's exact test of our count against the published one as two samples. "
                  "families: spurious minima + saddles among the families with loss \u2265 1e-3 "
                  "(* = problem not finished, families joined so far).</p>")
     parts.append("<h2>Endpoints by class</h2>")

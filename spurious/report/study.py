@@ -3,7 +3,10 @@
 For a landscape study, one row per problem of the grid: runs done, counts per class, the share of runs
 ending with loss >= 1e-3 (the papers' criterion), the shares of spurious minima and of saddles
 (reported separately), the families, and, where the study names published numbers, the published
-value and a verdict: "inside" when the published fraction lies in our 95% Wilson interval.
+value and a verdict: "inside" when the published fraction lies in our 95% Wilson interval. Because a
+published fraction is itself a finite sample, each comparison also carries Fisher's exact two-sample
+p-value, and a disagreement is set beside the same authors' other measurement of that number when
+they published one (`explain_disagreements`).
 For an experiment study, the experiment's own report (claim, verdict, table, figures), evaluated on
 the stored cell results.
 """
@@ -14,12 +17,14 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..stats import wilson_interval
+from ..stats import chance_of_misses, two_sample_p_value, wilson_interval
 from ..store import Store
 
 SPURIOUS_LOSS = 1e-3
 #: a measured lowest spurious loss "matches" a published one printed to 6 decimals within this
 MIN_LOSS_MATCH = 2e-6
+#: two-sample p-values below this call a difference real rather than sampling noise
+SIGNIFICANCE = 0.05
 
 
 def share(count: int, total: int) -> dict:
@@ -62,6 +67,34 @@ class StudyReport:
                             "published": row["published_min_loss"], "measured": row["min_spurious_loss"],
                             "verdict": row["min_loss_verdict"]})
         return out
+
+    def explain_disagreements(self) -> list[str]:
+        """One sentence per published fraction outside our interval, from the stored counts alone:
+        whether the difference survives a two-sample test, and what the other published measurement
+        of the same number (if any) says; last, how likely that many misses are by chance."""
+        lines = []
+        compared = [r for r in self.rows if r["verdict"] in ("inside", "outside")]
+        outside = [r for r in compared if r["verdict"] == "outside"]
+        for r in outside:
+            s = r["spurious"]
+            text = (f"{r['label']}: published {pct(r['published_fraction'])}% lies outside our "
+                    f"[{pct(s['ci_low'])}, {pct(s['ci_high'])}] ({s['count']} of {s['total']} runs). "
+                    f"As two samples (theirs {r['published_runs']} runs), Fisher's exact test gives "
+                    f"p = {r['published_p']:.2g}: "
+                    + ("a real difference." if r["published_p"] < SIGNIFICANCE
+                       else "no significant difference; the published value carries sampling error too."))
+            for other in r["replications"]:
+                text += (f" {other['source']} measured {pct(other['fraction'])}% ({other['runs']} runs; "
+                         f"{other['protocol']}): against ours p = {other['p_ours']:.2g}"
+                         + (" (consistent)" if other["p_ours"] >= SIGNIFICANCE else " (different)")
+                         + f", against the published value p = {other['p_published']:.2g}"
+                         + (" (the authors' two measurements disagree)." if other["p_published"] < SIGNIFICANCE
+                            else " (consistent)."))
+            lines.append(text)
+        if outside:
+            lines.append(f"By chance alone, {len(outside)} or more of {len(compared)} correct values fall outside "
+                         f"their 95% intervals with probability {chance_of_misses(len(outside), len(compared)):.2g}.")
+        return lines
 
 
 def _series(params: dict, varying: set[str]) -> str:
@@ -169,6 +202,21 @@ def _landscape(store: Store, report: StudyReport):
         pub_families = published.get("families", {}).get(pub_key) if protocol_match else None
         pub_min = published.get("min_loss", {}).get(pub_key) if protocol_match else None
         spurious = share(p["loss_ge_1e-3"], total)
+        pub_runs = published.get("runs")
+        published_p, replications = None, []
+        if pub_fraction is not None and total and pub_runs:
+            pub_count = round(pub_fraction * pub_runs)
+            published_p = two_sample_p_value(spurious["count"], total, pub_count, pub_runs)
+            for other in published.get("replications", []):
+                value = other["fraction"].get(pub_key)
+                if value is None:
+                    continue
+                count = round(value * other["runs"])
+                replications.append({
+                    "source": other["source"], "protocol": other["protocol"], "runs": other["runs"],
+                    "fraction": value,
+                    "p_ours": two_sample_p_value(spurious["count"], total, count, other["runs"]),
+                    "p_published": two_sample_p_value(pub_count, pub_runs, count, other["runs"])})
         minima = share(counts.get("spurious_minimum", 0) + counts.get("local_minimum", 0), total)
         global_minima = share(counts.get("global_minimum", 0), total)
         saddles = share(counts.get("saddle", 0), total)
@@ -188,6 +236,7 @@ def _landscape(store: Store, report: StudyReport):
             "n_saddle_families": sum(f["class"] == "saddle" for f in spurious_families),
             "min_spurious_loss": min_loss,
             "published_fraction": pub_fraction, "verdict": _fraction_verdict(pub_fraction, spurious),
+            "published_runs": pub_runs, "published_p": published_p, "replications": replications,
             "published_families": pub_families,
             "published_min_loss": pub_min, "min_loss_verdict": _min_loss_verdict(pub_min, min_loss),
         })

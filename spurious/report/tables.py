@@ -53,6 +53,7 @@ def landscape_rows(report: StudyReport) -> list[dict]:
             "problem": r["label"], "runs": runs, "measured": _interval(r["spurious"]),
             "published": pct(r["published_fraction"]) if r["published_fraction"] is not None else "-",
             "verdict": r["verdict"] or "-",
+            "published_p": f"{r['published_p']:.2g}" if r.get("published_p") is not None else "-",
             "global": _interval(r["global"]), "minima": _interval(r["minima"]), "saddles": _interval(r["saddles"]),
             "other": _other(r), "families": fams,
             "published_families": str(r["published_families"]) if r["published_families"] is not None else "-",
@@ -66,11 +67,11 @@ def landscape_rows(report: StudyReport) -> list[dict]:
 MEASURED_COLUMNS = [
     ("problem", "problem", "<"), ("runs", "runs", ">"),
     ("measured", "loss>=1e-3 % [95% CI]", ">"), ("published", "published %", ">"), ("verdict", "verdict", "<"),
-    ("families", "families min+saddle", ">"), ("published_families", "published", ">"),
+    ("published_p", "p", ">"), ("families", "families min+saddle", ">"), ("published_families", "published", ">"),
     ("min_loss", "lowest loss>=1e-3", ">"), ("published_min_loss", "published", ">"),
     ("min_loss_verdict", "verdict", "<"),
 ]
-PUBLISHED_KEYS = {"published", "verdict", "published_families", "published_min_loss", "min_loss_verdict"}
+PUBLISHED_KEYS = {"published", "verdict", "published_p", "published_families", "published_min_loss", "min_loss_verdict"}
 
 CLASS_COLUMNS = [
     ("problem", "problem", "<"), ("runs", "runs", ">"), ("global", "global minima % [95% CI]", ">"),
@@ -151,12 +152,14 @@ def format_report(report: StudyReport, max_families: int = 30) -> str:
     lines += ["", "endpoints by class (second-order test at the polished endpoint):"]
     lines += format_table(rows, CLASS_COLUMNS)
     lines.append("intervals: 95% Wilson; verdict: whether the published value lies inside our interval; "
+                 "p: Fisher's exact test of ours against the published count as two samples; "
                  "families: spurious minima + saddles with loss >= 1e-3 (* = problem not finished)")
     verdicts = report.verdicts()
     fractions = [v for v in verdicts if v["what"] == "fraction" and v["verdict"] in ("inside", "outside")]
     if fractions:
         inside = sum(v["verdict"] == "inside" for v in fractions)
         lines.append(f"published fractions inside our 95% intervals: {inside} of {len(fractions)}")
+        lines += ["  " + text for text in report.explain_disagreements()]
     fams = family_rows(report)
     if fams:
         lines += ["", "families of endpoints with loss above the global value (representatives' Hessians):"]

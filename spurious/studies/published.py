@@ -36,6 +36,21 @@ def _key(k: int, n: int) -> str:
     return f"{k},{n}"
 
 
+# The same authors measured the n = k fractions twice, with different step sizes and stopping rules.
+# A report shows the other measurement beside a disagreement: it tells a fluke in one published
+# number from a difference in our implementation.
+_SS18_REPLICATION = {
+    "source": "Safran & Shamir 2018", "runs": 1000,
+    "protocol": "step 0.1, stop at max_i ||2 pi grad_i F|| <= 1e-9, starts N(0, 1/d)",
+    "fraction": {_key(k, k): p / 100 for k, p in zip(_K, _SS18_SAME)},
+}
+_SYS21_REPLICATION = {
+    "source": "Safran, Yehudai & Shamir 2021", "runs": 500,
+    "protocol": "step 5/k, stop at ||grad F|| <= 1e-12, starts N(0, 1/k)",
+    "fraction": {_key(k, k): p / 100 for k, p in zip(_K, _SYS21_SAME)},
+}
+
+
 PUBLISHED: dict[str, dict] = {
     "safran-shamir-2018": {
         "source": "Safran & Shamir, Spurious Local Minima are Common in Two-Layer ReLU Neural Networks, "
@@ -47,6 +62,7 @@ PUBLISHED: dict[str, dict] = {
                      **{_key(k, k + 1): p / 100 for k, p in _SS18_PLUS_ONE.items()}},
         "families": {_key(k, k): f for k, f in zip(_K, _SS18_FAMILIES)},
         "min_loss": {_key(k, k): v for k, v in zip(_K, _SS18_MIN_LOSS)},
+        "replications": [_SYS21_REPLICATION],
     },
     "safran-yehudai-shamir-2021": {
         "source": "Safran, Yehudai & Shamir, The Effects of Mild Over-parameterization on the Optimization "
@@ -57,6 +73,7 @@ PUBLISHED: dict[str, dict] = {
         "fraction": {_key(k, k): p / 100 for k, p in zip(_K, _SYS21_SAME)},
         "families": {},
         "min_loss": {},
+        "replications": [_SS18_REPLICATION],
     },
 }
 
