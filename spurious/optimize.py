@@ -379,6 +379,8 @@ def _multistart(problem, runs, seed, settings, first_run, progress):
         if progress is not None:
             progress(finished, runs)
 
-    losses = np.asarray(_compiled(problem, "loss")(jnp.asarray(out_params)))
+    # in pool-sized chunks: one batched call over all R endpoints would hold every run's pairwise
+    # intermediates at once (about 20x the endpoint array at k = 6)
+    losses = chunked(_compiled(problem, "loss"), out_params, chunk=settings.pool)
     return dict(run=run_ids, params=out_params, loss=losses, grad_norm=out_gnorm, steps=out_steps,
                 halvings=out_halvings, newton=out_newton, status=out_status.astype(str))

@@ -43,3 +43,8 @@ def test_equal_samples_do_not_differ_and_far_ones_do():
 def test_wilson_interval_contains_the_estimate():
     low, high = wilson_interval(346, 1000)
     assert low < 0.346 < high and high - low == pytest.approx(0.0589, abs=2e-3)
+
+
+def test_wilson_interval_is_exact_at_the_ends():
+    assert wilson_interval(0, 1000)[0] == 0.0 and wilson_interval(1000, 1000)[1] == 1.0
+    assert 0 < wilson_interval(0, 1000)[1] < 0.004

@@ -81,6 +81,10 @@ def _header(report: StudyReport) -> str:
     return "\n".join(parts)
 
 
+def _disagreements(lines: list[str]) -> str:
+    return f"<ul>{''.join(f'<li>{_esc(text)}</li>' for text in lines)}</ul>" if lines else ""
+
+
 def landscape_body(report: StudyReport, figures) -> str:
     parts = []
     verdicts = report.verdicts()
@@ -91,7 +95,7 @@ def landscape_body(report: StudyReport, figures) -> str:
         outside = [v["problem"] for v in fractions if v["verdict"] == "outside"]
         parts.append(f'<div class="box {css}"><b>{inside} of {len(fractions)} published fractions lie inside our '
                      f'95% intervals.</b>' + (f" Outside: {_esc(', '.join(outside))}." if outside else "") +
-                     "".join(f"<br>{_esc(text)}" for text in report.explain_disagreements()) +
+                     _disagreements(report.explain_disagreements()) +
                      (f"<br>Published: {_esc(report.published['source'])}; {report.published['runs']} runs per "
                       f"problem, criterion: {_esc(report.published['criterion'])}." if report.published else "") +
                      "</div>")
