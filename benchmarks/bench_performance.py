@@ -3,6 +3,7 @@
     python benchmarks/bench_performance.py raw      [--k 20] [--pool 1024] [--device cpu|gpu]
     python benchmarks/bench_performance.py table    [--runs 1000] [--ks 6-20] [--device ...]
     python benchmarks/bench_performance.py memory   [--k 6] [--runs 100000,1000000] [--max-steps 20]
+    python benchmarks/bench_performance.py compaction [--k 20] [--runs 1000] [--repeat 2]
 
 raw:    run-steps per second of the engine's compiled GD loop at k = n = d, against a plain JAX
         version (vmap over runs, fixed-length fori_loop, arccos-based gradient, no compaction), and
@@ -119,9 +120,32 @@ def memory(args):
               f"endpoint array {e.params.nbytes / 2**20:.0f} MiB", flush=True)
 
 
+def compaction(args):
+    import spurious.optimize as optimize
+
+    problem = sp.ReLUTeacherStudent(args.k, args.k)
+    chosen = optimize._shrink_factor
+    times = {2: [], 4: []}
+    for round_ in range(args.repeat + 1):
+        for factor in (4, 2):
+            optimize._shrink_factor = lambda _problem, f=factor: f
+            started = time.perf_counter()
+            e = sp.multistart(problem, args.runs, seed=args.seed, device=args.device)
+            seconds = time.perf_counter() - started
+            print(f"round {round_} ({'compiles' if round_ == 0 else 'warm'}), shrink by {factor}: {seconds:6.1f} s, "
+                  f"run-steps {e.steps.sum():.4g}, loss >= 1e-3: {int(np.sum(e.loss >= 1e-3))}", flush=True)
+            if round_:
+                times[factor].append(seconds)
+    optimize._shrink_factor = chosen
+    by4, by2 = min(times[4]), min(times[2])
+    print(f"k = n = {args.k}, {args.runs} runs, best warm: by 4 {by4:.1f} s, by 2 {by2:.1f} s, ratio {by4 / by2:.2f}x; "
+          f"the engine uses {chosen(problem)} here")
+
+
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("what", choices=("raw", "table", "memory"))
+    parser.add_argument("what", choices=("raw", "table", "memory", "compaction"))
+    parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--k", type=int, default=None)
     parser.add_argument("--pool", type=int, default=1024)
     parser.add_argument("--steps", type=int, default=100)
@@ -138,6 +162,10 @@ def main():
     elif args.what == "table":
         args.runs = int(args.runs or 1000)
         table(args)
+    elif args.what == "compaction":
+        args.k = args.k or 20
+        args.runs = int(args.runs or 1000)
+        compaction(args)
     else:
         args.k = args.k or 6
         args.runs = args.runs or "10000,100000"

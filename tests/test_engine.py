@@ -177,9 +177,12 @@ def test_cli_bad_input_one_line_exit_2(args, message):
     assert out.stderr.count("\n") == 1 and message in out.stderr
 
 
-def test_pool_shrinks_by_fours_to_fit_the_live_runs():
-    from spurious.optimize import _shrunk
+def test_pool_shrinks_to_fit_the_live_runs():
+    from spurious.optimize import _shrink_factor, _shrunk
 
     assert _shrunk(1024, 1000) == 1024
     assert _shrunk(1024, 256) == 256 and _shrunk(1024, 255) == 256 and _shrunk(1024, 64) == 64
     assert _shrunk(1024, 1) == 4 and _shrunk(512, 3) == 8
+    assert _shrunk(1024, 500, factor=2) == 512 and _shrunk(1024, 200, factor=2) == 256
+    assert _shrunk(1024, 1, factor=2) == 4 and _shrunk(4, 1, factor=2) == 4
+    assert _shrink_factor(ReLUTeacherStudent(20, 20)) == 2 and _shrink_factor(ReLUTeacherStudent(6, 6)) == 4
