@@ -60,6 +60,10 @@ def test_builtin_studies_have_the_papers_grid_and_published_numbers():
     assert [p["params"]["teacher"] for p in quick.problems()] == [6, 6, 7, 7, 8, 8, 9, 9]
     assert quick.runs == 100 and len(plan(quick)) == 16
     assert load_study("safran-shamir-2018").size == "cpu"  # the default size
+    table = load_study("safran-shamir-2018", size="table")  # the paper's n = k table at full budget
+    assert [(p["params"]["teacher"], p["params"]["student"]) for p in table.problems()] == \
+        [(k, k) for k in range(6, 21)]
+    assert table.runs == 1000 and table.published["replications"][0]["fraction"]["13,13"] == pytest.approx(0.67)
     sys21 = load_study("safran-yehudai-shamir-2021", size="full")
     ks = [p["params"]["teacher"] for p in sys21.problems()]
     assert ks[0] == 6 and ks[-1] == 100 and sys21.runs == 500
@@ -129,7 +133,7 @@ def test_unknown_study_and_missing_file(tmp_path, capsys):
     assert "no such study file" in capsys.readouterr().err
     assert not db.exists()
     assert main(["study", "run", "safran-shamir-2018", "--size", "huge", "--store", str(db)]) == 2
-    assert "has no size 'huge' (sizes: quick, cpu, full)" in capsys.readouterr().err
+    assert "has no size 'huge' (sizes: quick, cpu, full, table)" in capsys.readouterr().err
     assert not db.exists()
 
 
