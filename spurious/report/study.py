@@ -173,6 +173,7 @@ def _landscape(store: Store, report: StudyReport):
     published = report.published or {}
     problems = store.problem_counts(report.key)
     varying = {name for name, values in report.config.get("grid", {}).items() if len(values) > 1}
+    certifications = store.certifications(report.key)
     for p in problems:
         params = p["params"]
         params = {**{k: params[k] for k in ("teacher", "student") if k in params},
@@ -188,7 +189,6 @@ def _landscape(store: Store, report: StudyReport):
             partial = True
         else:
             families, partial = [], True
-        certifications = store.certifications(report.key)
         for f in families:
             f["problem_key"] = p["key"]
             f["certification"] = None if partial else certifications.get((p["key"], f["id"]))
