@@ -8,6 +8,26 @@ import numpy as np
 from spurious.experiments import EXPERIMENTS, Experiment, ExperimentReport
 
 
+def slow_cells_study(name: str, runs: int) -> str:
+    """A study TOML whose cells (3 runs of k = n = 3) each take about a second: the small step makes
+    every run take 110 000 to 160 000 steps, so kills and second writers land inside cells."""
+    return f"""
+[study]
+name = "{name}"
+problem = "relu-teacher-student"
+runs = {runs}
+runs_per_cell = 3
+seeds = [0]
+[grid]
+teacher = [3]
+extra = [0]
+[optimizer]
+step = 0.002
+max_steps = 400000
+newton_switch = false
+"""
+
+
 def representative(n: int, d: int, salt: int) -> np.ndarray:
     rng = np.random.default_rng(1000 + 37 * n + d + salt)
     return rng.normal(size=(n, d)) / np.sqrt(d)

@@ -13,6 +13,7 @@ from spurious.errors import SpuriousError
 from spurious.store import Store
 
 import ray_fakes
+from study_fakes import slow_cells_study
 
 try:
     import ray
@@ -23,21 +24,7 @@ needs_ray = pytest.mark.skipif(ray is None, reason="Ray is not installed (pip in
 
 # A small landscape study: 6 cells of 3 runs, each about a second of pure gradient descent (a small
 # step, so every run takes some 110 000 to 160 000 steps to its global minimum).
-STUDY = """
-[study]
-name = "ray-kill"
-problem = "relu-teacher-student"
-runs = 18
-runs_per_cell = 3
-seeds = [0]
-[grid]
-teacher = [3]
-extra = [0]
-[optimizer]
-step = 0.002
-max_steps = 400000
-newton_switch = false
-"""
+STUDY = slow_cells_study("ray-kill", 18)
 CELLS = 6
 
 

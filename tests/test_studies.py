@@ -18,7 +18,7 @@ from spurious.studies import (ConfigError, InProcessExecutor, execute_cell, load
                               run_study)
 from spurious.studies.published import PUBLISHED
 
-from study_fakes import TinyExperiment, register_tiny_experiment
+from study_fakes import TinyExperiment, register_tiny_experiment, slow_cells_study
 
 TINY = """
 [study]
@@ -292,22 +292,7 @@ def test_study_list_names_builtin_and_experiment_studies(capsys):
 
 
 # -- SIGKILL at random points ------------------------------------------------------------------------------
-KILL = """
-[study]
-name = "kill"
-problem = "relu-teacher-student"
-runs = 24
-runs_per_cell = 3
-seeds = [0]
-[grid]
-teacher = [3]
-extra = [0]
-[optimizer]
-# a small step keeps each cell around a second long, so that kills land inside cells and commits
-step = 0.002
-max_steps = 400000
-newton_switch = false
-"""
+KILL = slow_cells_study("kill", 24)  # cells of about a second: kills land inside cells and commits
 KILL_CELLS = 8
 
 

@@ -10,21 +10,7 @@ import time
 
 from spurious.store import Store, StudyBusy
 
-STUDY = """
-[study]
-name = "{name}"
-problem = "relu-teacher-student"
-runs = {runs}
-runs_per_cell = 3
-seeds = [0]
-[grid]
-teacher = [3]
-extra = [0]
-[optimizer]
-step = 0.002
-max_steps = 400000
-newton_switch = false
-"""
+from study_fakes import slow_cells_study
 
 
 def _env(request) -> dict:
@@ -81,7 +67,7 @@ def test_racing_acquires_have_exactly_one_winner(tmp_path):
 
 def test_two_writers_of_one_study_one_refused_with_one_line_readers_work_store_intact(tmp_path, request):
     path = tmp_path / "study.toml"
-    path.write_text(STUDY.format(name="race", runs=24))  # 8 cells of ~1 s: long enough to read during
+    path.write_text(slow_cells_study("race", 24))  # 8 cells of ~1 s: long enough to read during
     db = tmp_path / "s.db"
     env = _env(request)
     run = _spurious("study", "run", path, "--store", db, "--no-report", "--quiet")
@@ -127,7 +113,7 @@ def test_two_studies_written_at_once_share_one_store(tmp_path, request):
     procs = []
     for name in ("left", "right"):
         path = tmp_path / f"{name}.toml"
-        path.write_text(STUDY.format(name=name, runs=12))
+        path.write_text(slow_cells_study(name, 12))
         procs.append(subprocess.Popen(_spurious("study", "run", path, "--store", db, "--no-report", "--quiet"),
                                       env=env, stderr=subprocess.PIPE, text=True))
     for proc in procs:
