@@ -186,3 +186,26 @@ def test_pool_shrinks_to_fit_the_live_runs():
     assert _shrunk(1024, 500, factor=2) == 512 and _shrunk(1024, 200, factor=2) == 256
     assert _shrunk(1024, 1, factor=2) == 4 and _shrunk(4, 1, factor=2) == 4
     assert _shrink_factor(ReLUTeacherStudent(20, 20)) == 2 and _shrink_factor(ReLUTeacherStudent(6, 6)) == 4
+
+
+def test_pool_size_by_device_and_problem():
+    from spurious.optimize import pool_size
+
+    auto, fixed = GradientDescent(), GradientDescent(pool=64)
+    big, small = ReLUTeacherStudent(20, 20), ReLUTeacherStudent(6, 6)
+    assert pool_size(auto, big, "cpu") == 256 and pool_size(auto, small, "cpu") == 1024
+    assert pool_size(auto, big, "gpu") == 1024
+    assert pool_size(fixed, big, "cpu") == 64 and pool_size(fixed, small, "gpu") == 64
+    with pytest.raises(sp.SpuriousError, match="pool"):
+        GradientDescent(pool=0)
+
+
+def test_newton_finishes_runs_to_rounding_so_polish_has_nothing_left(k7_result):
+    """An accepted Newton try iterates past grad_tol while each step still halves the norm: the
+    endpoint is already a critical point to the polish tolerance, which the analysis then keeps."""
+    e, a = k7_result.endpoints, k7_result.analysis
+    assert e.newton.all()
+    p = ReLUTeacherStudent(7, 7)
+    frobenius = np.array([np.linalg.norm(np.asarray(p.grad(w))) for w in e.params])
+    assert np.all(frobenius <= 1e-12)
+    np.testing.assert_allclose(a.params, e.params, atol=1e-14)
