@@ -4,6 +4,7 @@
     python benchmarks/bench_performance.py table    [--runs 1000] [--ks 6-20] [--device ...]
     python benchmarks/bench_performance.py memory   [--k 6] [--runs 100000,1000000] [--max-steps 20]
     python benchmarks/bench_performance.py compaction [--k 20] [--runs 1000] [--repeat 2]
+    python benchmarks/bench_performance.py profile  [--k 20] [--runs 1000] [--pool P]
 
 raw:    run-steps per second of the engine's compiled GD loop at k = n = d, against a plain JAX
         version (vmap over runs, fixed-length fori_loop, arccos-based gradient, no compaction), and
@@ -12,6 +13,8 @@ table:  end-to-end 2018 table (n = k, 2018 protocol, classification included), t
         the per-run NumPy loop timed on a few runs of each k and scaled to the same run count.
 memory: peak resident memory of one multistart call as the number of starts grows (the pool bounds
         the working set; only the R x n x d endpoint array grows with R). A step cap keeps it short.
+profile: where the time of one sp.run goes, per compiled kernel (gradient descent by pool size,
+        Newton tries, starts, losses) and the analysis.
 """
 from __future__ import annotations
 
@@ -142,12 +145,54 @@ def compaction(args):
           f"the engine uses {chosen(problem)} here")
 
 
+def profile(args):
+    """Where one sp.run's time goes: each compiled engine call timed from the outside (to
+    completion), grouped by kernel, and pool size for the gradient-descent kernel."""
+    import collections
+
+    import spurious.optimize as optimize
+
+    seconds, calls = collections.defaultdict(float), collections.Counter()
+    compiled = optimize._compiled
+
+    def timed(problem, what, *static):
+        kernel = compiled(problem, what, *static)
+
+        def call(*inputs):
+            started = time.perf_counter()
+            out = jax.block_until_ready(kernel(*inputs))
+            key = f"{what} (pool {inputs[0].shape[0]})" if what == "advance" else what
+            seconds[key] += time.perf_counter() - started
+            calls[key] += 1
+            return out
+
+        return call
+
+    problem = sp.ReLUTeacherStudent(args.k, args.k)
+    settings = sp.GradientDescent(pool=args.pool)
+    optimize._compiled = timed
+    try:
+        started = time.perf_counter()
+        result = sp.run(problem, args.runs, seed=args.seed, optimizer=settings, device=args.device)
+        total = time.perf_counter() - started
+    finally:
+        optimize._compiled = compiled
+    e = result.endpoints
+    print(f"k = n = {args.k}, {args.runs} runs, pool {args.pool or 'auto'}: total {total:.1f} s, "
+          f"multistart {e.seconds:.1f} s, analysis {total - e.seconds:.1f} s")
+    for key in sorted(seconds, key=seconds.get, reverse=True):
+        print(f"  {key:<20} {seconds[key]:7.1f} s in {calls[key]:5d} calls (compiles included)")
+    print(f"  run-steps {e.steps.sum():.4g} (mean {e.steps.mean():.0f}, median {np.median(e.steps):.0f}, "
+          f"max {e.steps.max()}); finished by Newton {e.newton.mean():.1%}")
+
+
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("what", choices=("raw", "table", "memory", "compaction"))
+    parser.add_argument("what", choices=("raw", "table", "memory", "compaction", "profile"))
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--k", type=int, default=None)
-    parser.add_argument("--pool", type=int, default=1024)
+    parser.add_argument("--pool", type=int, default=None,
+                        help="raw: slots (default 1024); profile: the engine's pool (default: its own choice)")
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--runs", default=None)
     parser.add_argument("--ks", default="6-20")
@@ -156,12 +201,19 @@ def main():
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="auto")
     args = parser.parse_args()
+    args.pool_given = args.pool
+    args.pool = args.pool or 1024
     if args.what == "raw":
         args.k = args.k or 20
         raw(args)
     elif args.what == "table":
         args.runs = int(args.runs or 1000)
         table(args)
+    elif args.what == "profile":
+        args.k = args.k or 20
+        args.runs = int(args.runs or 1000)
+        args.pool = args.pool_given
+        profile(args)
     elif args.what == "compaction":
         args.k = args.k or 20
         args.runs = int(args.runs or 1000)

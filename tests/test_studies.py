@@ -74,6 +74,13 @@ def test_builtin_studies_have_the_papers_grid_and_published_numbers():
     assert "ICML 2018" in PUBLISHED["safran-shamir-2018"]["source"]
 
 
+def test_engine_pool_is_the_devices_choice_unless_the_config_sets_it(tmp_path):
+    auto = load_study(write(tmp_path, TINY))
+    assert all(p["optimizer"]["pool"] is None for p in auto.problems())
+    fixed = load_study(write(tmp_path, TINY + "pool = 64\n", "fixed.toml"))
+    assert all(p["optimizer"]["pool"] == 64 for p in fixed.problems())
+
+
 def test_plan_splits_runs_into_cells_with_stable_keys(tmp_path):
     config = load_study(write(tmp_path, TINY.replace("seeds = [0]", "seeds = [0, 5]").replace("runs = 9", "runs = 8")))
     cells = plan(config)
@@ -98,6 +105,8 @@ BAD = {
     "negative runs": (TINY.replace("runs = 9", "runs = -5"), "[study] runs must be a positive integer, got -5"),
     "negative seed": (TINY.replace("seeds = [0]", "seeds = [-1]"), "must be non-negative"),
     "bad step": (TINY + "step = -0.1\n", "step must be a positive finite number"),
+    "bad pool": (TINY + "pool = 0\n", "pool must be a positive integer, got 0"),
+    "pool not an integer": (TINY + "pool = 2.5\n", "[optimizer] pool must be an integer"),
     "unknown problem": (TINY.replace('problem = "relu-teacher-student"', 'problem = "cnn"'), "unknown problem 'cnn'"),
     "unknown size": (TINY, "defines no sizes"),
     "not toml": ("[study\nname=", "not valid TOML"),

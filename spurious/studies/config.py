@@ -97,7 +97,7 @@ PROBLEM_FAMILIES: dict[str, dict[str, Axis]] = {
 def _optimizer_fields() -> dict[str, type]:
     from ..optimize import GradientDescent
 
-    kinds = {"float": float, "int": int, "str": str, "float | None": float}
+    kinds = {"float": float, "int": int, "str": str, "float | None": float, "int | None": int}
     return {f.name: kinds[str(f.type)] for f in dataclasses.fields(GradientDescent)}
 
 
