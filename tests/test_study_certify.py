@@ -33,8 +33,7 @@ def study_store(tmp_path_factory):
 
 
 def test_bulk_certify_records_marks_exports_and_resumes(study_store, tmp_path, capsys):
-    out = tmp_path / "certs"
-    out.mkdir()
+    out = tmp_path / "certs"  # created by the command, as in the README's example
     assert main(["study", "certify", "certify-me", "--store", study_store, "--lowest", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "1 certified, 0 refused, 0 already in the store" in printed
@@ -69,7 +68,8 @@ def test_bulk_certify_records_marks_exports_and_resumes(study_store, tmp_path, c
 
 @pytest.mark.parametrize("args, message", [
     (["--classes", "global_minimum"], "cannot certify class global_minimum"),
-    (["--out", "/nonexistent/folder"], "no such folder"),
+    (["--out", "/nonexistent/folder"], "no such folder, nor its parent /nonexistent"),
+    (["--out", "STORE"], "not a folder"),  # a file in the way (the store itself)
 ])
 def test_bad_certify_input_is_one_line_exit_2_and_store_untouched(study_store, capsys, args, message):
     def snapshot():
@@ -77,6 +77,7 @@ def test_bad_certify_input_is_one_line_exit_2_and_store_untouched(study_store, c
             key = store.resolve("certify-me")
             return store.content(key), store.certifications(key)
 
+    args = [study_store if a == "STORE" else a for a in args]
     before = snapshot()
     assert main(["study", "certify", "certify-me", "--store", study_store, *args]) == 2
     err = capsys.readouterr().err.strip()

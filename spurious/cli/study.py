@@ -84,7 +84,7 @@ def register(subparsers):
                    help="comma-separated family classes to certify (default spurious_minimum,saddle)")
     p.add_argument("--lowest", action="store_true", help="only the lowest-loss family of each class per problem")
     p.add_argument("--out", metavar="DIR", default=None,
-                   help="also write every stored certificate to DIR (re-check each with `spurious verify`)")
+                   help="also write every stored certificate to DIR, created if its parent exists (re-check each with `spurious verify`)")
     p.set_defaults(handler=handle_certify)
 
     p = sub.add_parser("list", help="the built-in studies, runnable by name")

@@ -46,6 +46,18 @@ def certificate_name(problem_key: str, family_id: int) -> str:
     return f"{safe}-family{family_id}.json"
 
 
+def _check_out_dir(out_dir: str):
+    """The certificate folder: an existing folder, or a new one inside an existing folder (created
+    once the certification has run, like mkdir; a missing parent is more likely a typo)."""
+    if os.path.isdir(out_dir):
+        return
+    if os.path.exists(out_dir):
+        raise SpuriousError(f"--out {out_dir}: not a folder")
+    parent = os.path.dirname(os.path.abspath(out_dir.rstrip("/\\") or out_dir))
+    if not os.path.isdir(parent):
+        raise SpuriousError(f"--out {out_dir}: no such folder, nor its parent {parent}")
+
+
 def certify_study(store: Store, key: str, classes=CERTIFIABLE_CLASSES, lowest_only: bool = False,
                   out_dir: str | None = None, command: str = "",
                   on_family: Callable[[str, dict, str, dict], None] | None = None) -> StudyCertification:
@@ -59,8 +71,8 @@ def certify_study(store: Store, key: str, classes=CERTIFIABLE_CLASSES, lowest_on
     if unknown or not classes:
         raise SpuriousError(f"cannot certify class {', '.join(unknown) or '(none)'}: choose from "
                             f"{', '.join(CERTIFIABLE_CLASSES)}")
-    if out_dir is not None and not os.path.isdir(out_dir):
-        raise SpuriousError(f"--out {out_dir}: no such folder")
+    if out_dir is not None:
+        _check_out_dir(out_dir)
     started = time.perf_counter()
     problems = [p for p in store.problems(key) if p["name"] in CERTIFIABLE_PROBLEMS]
     if not problems:
@@ -102,6 +114,7 @@ def certify_study(store: Store, key: str, classes=CERTIFIABLE_CLASSES, lowest_on
             except Exception:  # the run's own error matters more
                 pass
     if out_dir is not None:
+        os.makedirs(out_dir, exist_ok=True)
         for (problem_key, family_id), record in store.certifications(key).items():
             if record["certificate"]:
                 with open(os.path.join(out_dir, certificate_name(problem_key, family_id)), "w") as handle:
