@@ -125,9 +125,9 @@ def stop_norm_fn(name: str) -> Callable:
     return lambda g: 2.0 * math.pi * jnp.max(jnp.sqrt(jnp.sum(g.reshape(g.shape[0], -1) ** 2, axis=-1)))
 
 
-def run_keys(seed: int, runs: np.ndarray) -> jax.Array:
-    base = jax.random.PRNGKey(seed)
-    return jax.vmap(lambda r: jax.random.fold_in(base, r))(jnp.asarray(runs, dtype=jnp.uint32))
+def run_key(seed, run) -> jax.Array:
+    """The random key of run `run` of seed `seed` (traceable: the start kernel compiles it)."""
+    return jax.random.fold_in(jax.random.PRNGKey(seed), run)
 
 
 def starts(problem: Problem, seed: int, runs) -> np.ndarray:
@@ -150,8 +150,7 @@ def _compiled(problem: Problem, what: str, *static):
 
 def _build(problem: Problem, what: str, *static):
     if what == "init":
-        return jax.jit(jax.vmap(lambda seed, run: problem.init(jax.random.fold_in(jax.random.PRNGKey(seed), run)),
-                                in_axes=(None, 0)))
+        return jax.jit(jax.vmap(lambda seed, run: problem.init(run_key(seed, run)), in_axes=(None, 0)))
     if what == "loss":
         return jax.jit(jax.vmap(problem.loss))
     if what == "advance":
@@ -311,7 +310,8 @@ def _multistart(problem, runs, seed, settings, first_run, progress, platform):
     out_newton = np.zeros(runs, dtype=bool)
     out_status = np.empty(runs, dtype=object)
 
-    pool = _bucket(runs, pool_size(settings, problem, platform))
+    largest_pool = pool_size(settings, problem, platform)
+    pool = _bucket(runs, largest_pool)
     shrink_factor = _shrink_factor(problem)
     slot_run = np.full(pool, -1, dtype=np.int64)  # position in this call's run list, -1 = empty
     params = np.zeros((pool, *shape))
@@ -413,6 +413,6 @@ def _multistart(problem, runs, seed, settings, first_run, progress, platform):
 
     # in pool-sized chunks: one batched call over all R endpoints would hold every run's pairwise
     # intermediates at once (about 20x the endpoint array at k = 6)
-    losses = chunked(_compiled(problem, "loss"), out_params, chunk=pool_size(settings, problem, platform))
+    losses = chunked(_compiled(problem, "loss"), out_params, chunk=largest_pool)
     return dict(run=run_ids, params=out_params, loss=losses, grad_norm=out_gnorm, steps=out_steps,
                 halvings=out_halvings, newton=out_newton, status=out_status.astype(str))
