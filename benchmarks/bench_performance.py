@@ -201,10 +201,9 @@ def main():
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="auto")
     args = parser.parse_args()
-    args.pool_given = args.pool
-    args.pool = args.pool or 1024
     if args.what == "raw":
         args.k = args.k or 20
+        args.pool = args.pool or 1024
         raw(args)
     elif args.what == "table":
         args.runs = int(args.runs or 1000)
@@ -212,7 +211,6 @@ def main():
     elif args.what == "profile":
         args.k = args.k or 20
         args.runs = int(args.runs or 1000)
-        args.pool = args.pool_given
         profile(args)
     elif args.what == "compaction":
         args.k = args.k or 20
