@@ -1,12 +1,25 @@
-"""The Problem: everything a landscape supplies to the pipeline.
+"""The Problem: everything a landscape supplies to every stage of the pipeline.
 
-Like pele's BaseSystem, one object gives the loss, gradient, Hessian, random start, known global
-minimum value and symmetry; optimize/analyze/certify are written against this interface only.
-All methods take one point (an array of `shape`); the engine vmaps them over many starts.
-A subclass that defines only `loss` gets gradient and Hessian from JAX autodiff.
+Like pele's BaseSystem, one object gives all a stage needs to know about a landscape; optimize,
+analyze, certify, studies and reports are written against this interface only:
+
+    loss, grad, hessian        the landscape (grad and hessian by JAX autodiff unless overridden)
+    init(key)                  a random start
+    global_min_value           the loss of a global minimum when known (None: minima are not called spurious)
+    symmetry                   a group action with `align` and `distance` (families are orbits)
+    zero_modes(point)          directions of continuous symmetry at a point (flat by construction)
+    stop_norm                  the natural norm of the gradient for a stop rule
+    protocols()                named optimizer settings (e.g. a paper's), `default_protocol` first
+    nonsmooth_reason(point)    where the loss is not twice differentiable
+    rigorous()                 data for the ball-arithmetic evaluator, or None: cannot be certified
+    params()                   plain JSON data that rebuilds it: registry.build(name, params()) == problem
+
+All landscape methods take one point (an array of `shape`); the engine vmaps them over many starts.
+A subclass that defines only `shape` and `loss` is a complete problem.
 """
 from __future__ import annotations
 
+import inspect
 import math
 from typing import Any, Callable
 
@@ -14,12 +27,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .. import _jax  # noqa: F401  (float64)
-from ..errors import SpuriousError
-from ..symmetry import Trivial
+from ..core import setup as _jax  # noqa: F401  (float64)
+from ..core.errors import SpuriousError
+from ..core.jsonable import canonical_json
+from .symmetry import Trivial
 
 
 class Problem:
+    #: registry name, or the user's spec (`path/file.py:NAME`) when built from one
     name: str = "problem"
     shape: tuple[int, ...] = ()
     #: loss value of a global minimum when it is known (None: unknown, minima are not called spurious)
@@ -27,10 +42,14 @@ class Problem:
     symmetry: Any = Trivial()
     #: standard deviation of the i.i.d. Gaussian start
     init_std: float = 1.0
+    #: the stop norm of the gradient the engine uses unless an optimizer names another
+    stop_norm: str = "frobenius"
+    #: the protocol (a key of `protocols()`) used when none is asked for
+    default_protocol: str = "default"
 
     # -- landscape -----------------------------------------------------------------
     def loss(self, params: jax.Array) -> jax.Array:
-        raise NotImplementedError
+        raise NotImplementedError(f"{type(self).__name__} defines no loss")
 
     def grad(self, params: jax.Array) -> jax.Array:
         return jax.grad(self.loss)(params)
@@ -44,21 +63,76 @@ class Problem:
     def init(self, key: jax.Array) -> jax.Array:
         return self.init_std * jax.random.normal(key, self.shape, dtype=jnp.float64)
 
-    # -- bookkeeping -----------------------------------------------------------------
+    # -- what the stages ask of a landscape ------------------------------------------------
     @property
     def size(self) -> int:
         return math.prod(self.shape)
+
+    def zero_modes(self, params: np.ndarray) -> np.ndarray:
+        """Tangent directions (m, size) of the orbit of a continuous symmetry through params.
+
+        The loss is constant along them, so the Hessian has m zero eigenvalues there by construction;
+        the analysis takes the spectrum on their orthogonal complement (a minimum whose only flat
+        directions are these is not degenerate). Default: none."""
+        return np.zeros((0, self.size))
+
+    def protocols(self) -> dict[str, dict]:
+        """Named optimizer settings (GradientDescent fields); 'default' is the engine's defaults."""
+        return {"default": {}}
 
     def nonsmooth_reason(self, params: np.ndarray) -> str | None:
         """Why the loss is not twice differentiable at params (None where it is)."""
         return None
 
+    def rigorous(self) -> dict | None:
+        """What the ball-arithmetic evaluator needs to certify critical points of this loss (plain
+        data, checked by spurious.certify), or None when the landscape has no rigorous evaluation."""
+        return None
+
+    @property
+    def certifiable(self) -> bool:
+        return self.rigorous() is not None
+
+    # -- identity ------------------------------------------------------------------------
+    def params(self) -> dict:
+        """The keyword arguments that rebuild this problem (plain JSON data).
+
+        Default: the constructor's parameters read back from attributes of the same name, which fits
+        a class that stores what it is given; override where it does not."""
+        out = {}
+        for name, parameter in inspect.signature(type(self).__init__).parameters.items():
+            if name == "self" or parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
+                continue
+            if not hasattr(self, name):
+                raise SpuriousError(f"{type(self).__name__}.params(): no attribute {name!r} to read the "
+                                    f"parameter back from (define params() on the class)")
+            value = getattr(self, name)
+            out[name] = value.tolist() if isinstance(value, np.ndarray) else value
+        return out
+
     def describe(self) -> dict:
-        """Plain-data description stored with every result."""
-        return {"name": self.name, "shape": list(self.shape), "global_min_value": self.global_min_value}
+        """Plain-data description stored with every result: name, parameters, shape, global value."""
+        return {"name": self.name, **self.params(), "shape": list(self.shape),
+                "global_min_value": self.global_min_value}
+
+    def _identity(self):
+        return type(self), self.name, canonical_json(self.params())
+
+    def __eq__(self, other) -> bool:
+        if self is other:
+            return True
+        if not isinstance(other, Problem) or type(other) is not type(self):
+            return NotImplemented
+        return self._identity() == other._identity()
+
+    def __hash__(self) -> int:
+        return hash(self._identity())
 
     def __repr__(self) -> str:
-        fields = ", ".join(f"{k}={v}" for k, v in self.describe().items() if k != "name")
+        try:
+            fields = ", ".join(f"{k}={v!r}" for k, v in self.params().items())
+        except SpuriousError:
+            fields = f"shape={self.shape}"
         return f"{type(self).__name__}({fields})"
 
     @staticmethod
@@ -77,6 +151,8 @@ class Problem:
 
 
 class LossProblem(Problem):
+    """A problem around a Python function: usable from Python (sp.run), not rebuilt by name."""
+
     def __init__(self, loss, shape, *, name="custom", init_std=1.0, global_min_value=None, symmetry=None):
         if not callable(loss):
             raise SpuriousError("loss must be a function of the parameter array")
@@ -94,3 +170,9 @@ class LossProblem(Problem):
 
     def loss(self, params):
         return self._loss(params)
+
+    def params(self) -> dict:
+        return {"shape": list(self.shape), "init_std": self.init_std, "global_min_value": self.global_min_value}
+
+    def _identity(self):
+        return (id(self),)  # a function has no plain-data identity

@@ -21,7 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..errors import SpuriousError
+from ..core.errors import SpuriousError
 from .base import Problem
 from .relu import _check_size
 
@@ -72,6 +72,30 @@ def symmetric_target(key, eigenvalues):
     return (q * eigenvalues[None, :]) @ q.T
 
 
+def default_eigenvalues(dim: int, negative: bool = False) -> np.ndarray:
+    """Bartlett et al.'s spectrum: linspace(0.5, 2, d), the smallest set to -0.5 when `negative`."""
+    lam = np.linspace(0.5, 2.0, dim)
+    if negative:
+        lam[0] = -0.5
+    return lam
+
+
+def zero_modes(thetas) -> np.ndarray:
+    """Tangent directions of Theta_{j+1} -> Theta_{j+1} A, Theta_j -> A^{-1} Theta_j (A invertible, one
+    A per junction j): for A = I + t X, (delta Theta_{j+1}, delta Theta_j) = (Theta_{j+1} X, -X Theta_j),
+    X over the basis E_ab of gl(d). (depth - 1) d^2 rows; they may be linearly dependent."""
+    thetas = np.asarray(thetas, dtype=np.float64)
+    depth, dim, _ = thetas.shape
+    modes = np.zeros((depth - 1, dim, dim) + thetas.shape)
+    for j in range(depth - 1):
+        for a in range(dim):
+            for b in range(dim):
+                # Theta_{j+1} E_ab has column b equal to column a of Theta_{j+1}; E_ab Theta_j has row a = row b of Theta_j
+                modes[j, a, b, j + 1][:, b] = thetas[j + 1][:, a]
+                modes[j, a, b, j][a, :] = -thetas[j][b, :]
+    return modes.reshape((depth - 1) * dim * dim, thetas.size)
+
+
 def identity_start(depth: int, dim: int):
     return jnp.broadcast_to(jnp.eye(dim), (depth, dim, dim))
 
@@ -88,31 +112,44 @@ class DeepLinearResidual(Problem):
     name = "deep-linear-residual"
     global_min_value = 0.0
 
-    def __init__(self, dim: int = 10, depth: int = 10, eigenvalues=None, negative: bool = False,
-                 target=None, data_seed: int = 0, init_std: float = 0.0):
+    def __init__(self, dim: int = 10, depth: int = 10, eigenvalues: list | None = None, negative: bool = False,
+                 target: list | None = None, data_seed: int = 0, init_std: float = 0.0):
         self.dim = _check_size("dim", dim)
         self.depth = _check_size("depth", depth)
         self.data_seed = int(data_seed)
+        self.negative = bool(negative)
+        self._eigenvalues_spec = None if eigenvalues is None else np.asarray(eigenvalues, dtype=np.float64).tolist()
+        self._target_spec = None
         if target is not None:
+            if eigenvalues is not None or negative:
+                raise SpuriousError("give the target, or its eigenvalues (or negative=true), not both")
             target = np.asarray(target, dtype=np.float64)
-            if target.shape != (self.dim, self.dim):
-                raise SpuriousError(f"target must have shape ({self.dim}, {self.dim}), got {target.shape}")
+            if target.shape != (self.dim, self.dim) or not np.all(np.isfinite(target)):
+                raise SpuriousError(f"target must be a finite ({self.dim}, {self.dim}) matrix, got shape {target.shape}")
+            self._target_spec = target.tolist()
             self.eigenvalues = None
             self.target = jnp.asarray(target)
         else:
             if eigenvalues is None:
-                eigenvalues = np.linspace(0.5, 2.0, self.dim)
-                if negative:
-                    eigenvalues[0] = -0.5
+                eigenvalues = default_eigenvalues(self.dim, self.negative)
+            elif negative:
+                raise SpuriousError("negative=true sets the default spectrum; give eigenvalues or negative, not both")
             eigenvalues = np.asarray(eigenvalues, dtype=np.float64)
-            if eigenvalues.shape != (self.dim,):
-                raise SpuriousError(f"need {self.dim} eigenvalues, got shape {eigenvalues.shape}")
+            if eigenvalues.shape != (self.dim,) or not np.all(np.isfinite(eigenvalues)):
+                raise SpuriousError(f"need {self.dim} finite eigenvalues, got shape {eigenvalues.shape}")
             self.eigenvalues = eigenvalues
             self.target = symmetric_target(jax.random.PRNGKey(self.data_seed), eigenvalues)
         if not (init_std >= 0 and math.isfinite(init_std)):
             raise SpuriousError(f"init_std must be >= 0 and finite, got {init_std}")
         self.init_std = float(init_std)
         self.shape = (self.depth, self.dim, self.dim)
+
+    def params(self) -> dict:
+        return {"dim": self.dim, "depth": self.depth, "eigenvalues": self._eigenvalues_spec, "negative": self.negative,
+                "target": self._target_spec, "data_seed": self.data_seed, "init_std": self.init_std}
+
+    def zero_modes(self, params) -> np.ndarray:
+        return zero_modes(params)
 
     def loss(self, params):
         return loss(params, self.target)
@@ -130,8 +167,3 @@ class DeepLinearResidual(Problem):
         else:
             lam = self.eigenvalues
         return float(0.5 * np.sum(np.minimum(lam, 0.0) ** 2))
-
-    def describe(self) -> dict:
-        return {"name": self.name, "dim": self.dim, "depth": self.depth,
-                "eigenvalues": None if self.eigenvalues is None else self.eigenvalues.tolist(),
-                "data_seed": self.data_seed, "init_std": self.init_std, "global_min_value": self.global_min_value}

@@ -26,7 +26,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..errors import SpuriousError
+from ..core.errors import SpuriousError
+from ..core.jsonable import canonical_json
 from .base import Problem
 from .relu import _check_size
 
@@ -206,6 +207,12 @@ def factor_from_matrix(M, hidden: int) -> np.ndarray:
 
 
 # -- symmetry -----------------------------------------------------------------------------------
+def _random_orthogonal(rng: np.random.Generator, size: int) -> np.ndarray:
+    """Haar-random orthogonal matrix (QR of a Gaussian matrix with the sign fix)."""
+    q, r = np.linalg.qr(rng.standard_normal((size, size)))
+    return q * np.sign(np.diag(r))[None, :]
+
+
 @dataclass(frozen=True)
 class SignGroupRotations:
     """W -> diag(Q_+, Q_-) W with Q_+ in O(k_+), Q_- in O(k_-): rotations within each sign group
@@ -228,6 +235,37 @@ class SignGroupRotations:
     def distance(self, a: np.ndarray, b: np.ndarray) -> float:
         return float(np.max(np.abs(np.asarray(a) - self.align(a, b))))
 
+    def random_image(self, point: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """The point under a Haar-random element of O(k_+) x O(k_-)."""
+        out = np.array(point, dtype=np.float64)
+        s = np.asarray(self.signs)
+        for group in (s > 0, s < 0):
+            if group.any():
+                out[group] = _random_orthogonal(rng, int(group.sum())) @ out[group]
+        return out
+
+
+def zero_modes(W: np.ndarray, signs: np.ndarray, weight_decay: float) -> np.ndarray:
+    """Tangent directions X W of the orbit of W under W -> Q W with Q^T D Q = D (D = diag(signs)):
+    X = D S for S antisymmetric, one per pair of units. The data term depends on W only through
+    M = W^T D W, so every such Q is a symmetry of it; weight decay keeps only the orthogonal Q
+    (pairs of equal sign: rotations; pairs of opposite sign are hyperbolic and change ||W||_F)."""
+    W = np.asarray(W, dtype=np.float64)
+    k = W.shape[0]
+    modes = []
+    for i in range(k):
+        for j in range(i + 1, k):
+            if weight_decay > 0 and signs[i] != signs[j]:
+                continue
+            X = np.zeros((k, k))
+            X[i, j], X[j, i] = signs[i], -signs[j]  # D (E_ij - E_ji)
+            modes.append((X @ W).reshape(-1))
+    return np.array(modes).reshape(len(modes), W.size)
+
+
+#: convex-twin solutions by data set (the twin does not depend on the width or the signs)
+_TWINS: dict = {}
+
 
 # -- the Problem ----------------------------------------------------------------------------------
 class QuadraticNetwork(Problem):
@@ -242,35 +280,57 @@ class QuadraticNetwork(Problem):
 
     name = "quadratic-network"
 
-    def __init__(self, dim: int, hidden: int, samples: int, weight_decay: float = 0.0, signs="balanced",
-                 targets: str = "gaussian", planted=None, data_seed: int = 0, init_std: float | None = None):
+    def __init__(self, dim: int, hidden: int, samples: int, weight_decay: float = 0.0,
+                 signs: str | list | None = None, targets: str = "gaussian", planted: int | list | None = None,
+                 data_seed: int = 0, init_std: float | None = None):
         self.dim = _check_size("dim", dim)
         self.hidden = _check_size("hidden", hidden)
         self.samples = _check_size("samples", samples)
         if not (weight_decay >= 0 and math.isfinite(weight_decay)):
             raise SpuriousError(f"weight_decay must be >= 0 and finite, got {weight_decay}")
         self.weight_decay = float(weight_decay)
-        self.signs = signs_vector(self.hidden, signs)
+        # what was asked for, so params() gives back the constructor's arguments
+        self._signs_spec = "balanced" if signs is None else (signs if isinstance(signs, str) else
+                                                            np.asarray(signs, dtype=np.float64).tolist())
+        self.signs = signs_vector(self.hidden, self._signs_spec)
+        if targets not in ("gaussian", "planted"):
+            raise SpuriousError(f"unknown targets {targets!r}: choose 'gaussian' or 'planted'")
         self.targets_kind = targets
         self.data_seed = int(data_seed)
         key = jax.random.PRNGKey(self.data_seed)
         self.planted = None
+        self._planted_spec = None
         if targets == "planted":
             if planted is None:
                 raise SpuriousError("planted targets need `planted` (weights or a number of units)")
-            if isinstance(planted, (int, np.integer)):
+            if isinstance(planted, (int, np.integer)) and not isinstance(planted, bool):
+                self._planted_spec = _check_size("planted", int(planted))
                 planted = np.asarray(jax.random.normal(jax.random.fold_in(key, 1), (int(planted), self.dim),
                                                        dtype=jnp.float64)) / math.sqrt(self.dim)
             planted = np.asarray(planted, dtype=np.float64)
             if planted.ndim != 2 or planted.shape[1] != self.dim:
                 raise SpuriousError(f"planted weights must have shape (k*, {self.dim}), got {planted.shape}")
             self.planted = planted
+            if self._planted_spec is None:
+                self._planted_spec = planted.tolist()
+        elif planted is not None:
+            raise SpuriousError("`planted` is only used with targets='planted'")
         self.inputs, self.targets = make_data(key, self.dim, self.samples, targets, planted)
         self._a = jnp.asarray(self.signs)
         self.shape = (self.hidden, self.dim)
         self.init_std = 1.0 / math.sqrt(self.dim) if init_std is None else float(init_std)
+        if not (self.init_std > 0 and math.isfinite(self.init_std)):
+            raise SpuriousError(f"init_std must be positive and finite, got {init_std}")
         self.symmetry = SignGroupRotations(tuple(self.signs.tolist()))
         self._twin = None
+
+    def params(self) -> dict:
+        return {"dim": self.dim, "hidden": self.hidden, "samples": self.samples, "weight_decay": self.weight_decay,
+                "signs": self._signs_spec, "targets": self.targets_kind, "planted": self._planted_spec,
+                "data_seed": self.data_seed, "init_std": self.init_std}
+
+    def zero_modes(self, params) -> np.ndarray:
+        return zero_modes(params, self.signs, self.weight_decay)
 
     def loss(self, params):
         return loss(params, self.inputs, self.targets, self._a, self.weight_decay)
@@ -279,8 +339,14 @@ class QuadraticNetwork(Problem):
         return grad(params, self.inputs, self.targets, self._a, self.weight_decay)
 
     def convex_twin(self, rel_gap: float = 1e-11) -> ConvexTwinSolution:
+        """The convex twin's certified optimum on this problem's data (solved once per data set and
+        rel_gap: networks of every width on the same data share it)."""
         if self._twin is None:
-            self._twin = solve_convex_twin(self.inputs, self.targets, self.weight_decay, rel_gap=rel_gap)
+            key = (self.dim, self.samples, self.weight_decay, self.targets_kind, canonical_json(self._planted_spec),
+                   self.data_seed, rel_gap)
+            if key not in _TWINS:
+                _TWINS[key] = solve_convex_twin(self.inputs, self.targets, self.weight_decay, rel_gap=rel_gap)
+            self._twin = _TWINS[key]
         return self._twin
 
     @property
@@ -294,9 +360,3 @@ class QuadraticNetwork(Problem):
         if twin.rank_positive <= k_pos and twin.rank_negative <= k_neg:
             return twin.value
         return None
-
-    def describe(self) -> dict:
-        return {"name": self.name, "dim": self.dim, "hidden": self.hidden, "samples": self.samples,
-                "weight_decay": self.weight_decay, "signs": self.signs.tolist(), "targets": self.targets_kind,
-                "planted": None if self.planted is None else self.planted.tolist(),
-                "data_seed": self.data_seed, "init_std": self.init_std}

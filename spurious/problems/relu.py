@@ -14,8 +14,8 @@ import math
 import jax.numpy as jnp
 import numpy as np
 
-from ..errors import NonSmoothPoint, SpuriousError
-from ..symmetry import NeuronAndCoordinatePermutations, NeuronPermutations
+from ..core.errors import NonSmoothPoint, SpuriousError
+from .symmetry import NeuronAndCoordinatePermutations, NeuronPermutations
 from .base import Problem
 
 TWO_PI = 2.0 * math.pi
@@ -207,6 +207,9 @@ class ReLUTeacherStudent(Problem):
 
     name = "relu-teacher-student"
     global_min_value = 0.0
+    #: the 2018 code's measure, max_i ||2 pi grad_{w_i} F||
+    stop_norm = "max_neuron_2pi"
+    default_protocol = "2018"
 
     def __init__(self, teacher: int, student: int, dim: int | None = None, teacher_weights=None,
                  init_std: float | None = None):
@@ -266,9 +269,21 @@ class ReLUTeacherStudent(Problem):
         if reason:
             raise NonSmoothPoint(reason)
 
-    def describe(self) -> dict:
-        out = {"name": self.name, "teacher": self.teacher, "student": self.student, "dim": self.dim,
-               "init_std": self.init_std, "global_min_value": self.global_min_value}
+    def params(self) -> dict:
+        out = {"teacher": self.teacher, "student": self.student, "dim": self.dim, "init_std": self.init_std}
         if not self.identity_teacher:
             out["teacher_weights"] = self.teacher_weights.tolist()
         return out
+
+    def protocols(self) -> dict[str, dict]:
+        """2018: step 0.1, stop at max_i ||2 pi grad_i F|| <= 1e-9, restart with half the step above
+        1e4 (Safran & Shamir 2018); 2021: step 5/k, stop at ||grad F||_F <= 1e-12 (Safran, Yehudai &
+        Shamir 2021)."""
+        the_2018 = {"step": 0.1, "grad_tol": 1e-9, "stop_norm": "max_neuron_2pi", "divergence_threshold": 1e4}
+        return {"2018": the_2018, "2021": {"step": 5.0 / self.teacher, "grad_tol": 1e-12, "stop_norm": "frobenius"},
+                "default": {}}
+
+    def rigorous(self) -> dict:
+        """The exact loss is evaluated in ball arithmetic from the teacher weights (spurious.verify)."""
+        return {"landscape": "relu-teacher-student", "teacher": self.teacher, "student": self.student,
+                "teacher_weights": self.teacher_weights.tolist()}

@@ -23,7 +23,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ..errors import SpuriousError
+from ..core.errors import SpuriousError
 from .base import Problem
 from .relu import _check_size
 
@@ -87,6 +87,31 @@ def squared_loss(pred, y):
     return 0.5 * jnp.mean(r * r)
 
 
+def loss(theta, X, y, architecture: str, blocks: dict):
+    """F(theta) on the samples (X, y): the one definition of the loss, for the Problem and for training."""
+    return squared_loss(predict(unpack(theta, blocks), X, architecture), y)
+
+
+def zero_modes(theta, architecture: str, blocks: dict) -> np.ndarray:
+    """relu(a z) = a relu(z) for a > 0: scaling unit i's input weights (U_i, c_i) by a and its readout
+    (a column of V, or v_i, u_i) by 1/a leaves the predictor unchanged. Tangent at a = 1:
+    (delta U_i, delta c_i, delta readout_i) = (U_i, c_i, -readout_i), one per unit."""
+    parts = unpack(np.asarray(theta, dtype=np.float64), blocks)
+    readout = {"residual": "V", "plain": "v", "decoupled": "u"}[architecture]
+    width = parts["c"].shape[0]
+    modes = []
+    for i in range(width):
+        delta = {name: np.zeros(shape) for name, shape in blocks.items()}
+        delta["U"][i] = parts["U"][i]
+        delta["c"][i] = parts["c"][i]
+        if readout == "V":
+            delta["V"][:, i] = -parts["V"][:, i]
+        else:
+            delta[readout][i] = -parts[readout][i]
+        modes.append(np.concatenate([delta[name].reshape(-1) for name in blocks]))
+    return np.array(modes).reshape(width, -1)
+
+
 def linear_optimum(X, y):
     """(w_lin, F_lin): the best linear predictor x -> w.x by least squares."""
     w, *_ = jnp.linalg.lstsq(X, y)
@@ -126,6 +151,9 @@ class ResidualUnitRegression(Problem):
         if init not in INITS:
             raise SpuriousError(f"unknown init {init!r}: choose one of {', '.join(INITS)}")
         self.init_kind = init
+        for name, value in (("noise_std", noise_std), ("dead_bias", dead_bias)):
+            if not (value >= 0 and math.isfinite(value)):
+                raise SpuriousError(f"{name} must be >= 0 and finite, got {value!r}")
         self.noise_std = float(noise_std)
         self.dead_bias = float(dead_bias)
         self.data_seed = int(data_seed)
@@ -134,6 +162,15 @@ class ResidualUnitRegression(Problem):
         w, f_lin = linear_optimum(self.inputs, self.targets)
         self.linear_weights, self.linear_loss = np.asarray(w), float(f_lin)
 
+    def params(self) -> dict:
+        # `init` names the start; the attribute of that name is the Problem's init method
+        return {"architecture": self.architecture, "dim": self.dim, "width": self.width, "samples": self.samples,
+                "init": self.init_kind, "noise_std": self.noise_std, "dead_bias": self.dead_bias,
+                "data_seed": self.data_seed}
+
+    def zero_modes(self, params) -> np.ndarray:
+        return zero_modes(params, self.architecture, self.blocks)
+
     def unpack(self, params) -> dict:
         return unpack(params, self.blocks)
 
@@ -141,7 +178,7 @@ class ResidualUnitRegression(Problem):
         return predict(self.unpack(params), self.inputs if X is None else X, self.architecture)
 
     def loss(self, params):
-        return squared_loss(self.predict(params), self.targets)
+        return loss(params, self.inputs, self.targets, self.architecture, self.blocks)
 
     def init(self, key):
         return init_params(key, self.architecture, self.dim, self.width, self.init_kind, self.dead_bias)
@@ -152,9 +189,3 @@ class ResidualUnitRegression(Problem):
         if np.any(np.abs(pre) <= tol):
             return "a ReLU pre-activation is zero on a data point"
         return None
-
-    def describe(self) -> dict:
-        return {"name": self.name, "architecture": self.architecture, "dim": self.dim, "width": self.width,
-                "samples": self.samples, "init": self.init_kind, "noise_std": self.noise_std,
-                "dead_bias": self.dead_bias, "data_seed": self.data_seed, "linear_loss": self.linear_loss,
-                "global_min_value": self.global_min_value}

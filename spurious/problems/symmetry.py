@@ -11,6 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from ..core.errors import SpuriousError
+
 
 def _row_assignment(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Permutation p minimising sum_i ||a_i - b_p(i)||^2."""
@@ -28,6 +30,10 @@ class Trivial:
     def distance(self, a: np.ndarray, b: np.ndarray) -> float:
         return float(np.max(np.abs(np.asarray(a) - np.asarray(b))))
 
+    def random_image(self, point: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """The image of point under a random group element: the only element is the identity."""
+        return np.array(point, dtype=np.float64)
+
 
 @dataclass(frozen=True)
 class NeuronPermutations:
@@ -42,6 +48,11 @@ class NeuronPermutations:
     def distance(self, a: np.ndarray, b: np.ndarray) -> float:
         a, b = np.asarray(a), np.asarray(b)
         return float(np.max(np.abs(a - self.align(a, b))))
+
+    def random_image(self, point: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """point with its rows in a uniformly random order."""
+        point = np.array(point, dtype=np.float64)
+        return point[rng.permutation(point.shape[0])]
 
 
 @dataclass(frozen=True)
@@ -84,3 +95,14 @@ class NeuronAndCoordinatePermutations:
     def distance(self, a: np.ndarray, b: np.ndarray) -> float:
         a, b = np.asarray(a), np.asarray(b)
         return float(np.max(np.abs(a - self.align(a, b))))
+
+    def random_image(self, point: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """P point Q^T for a random row permutation P and a random permutation Q of the first
+        `coordinates` columns (the remaining columns stay in place)."""
+        point = np.array(point, dtype=np.float64)
+        k = self.coordinates
+        if not 0 <= k <= point.shape[1]:
+            raise SpuriousError(f"{self.name}: {k} permuted coordinates, but the point has {point.shape[1]} columns")
+        image = point[rng.permutation(point.shape[0])]
+        image[:, :k] = image[:, :k][:, rng.permutation(k)]
+        return image
