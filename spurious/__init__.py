@@ -5,14 +5,14 @@
     result = sp.run(problem, runs=1000, seed=0)
     result.analysis.families[0]
 """
-from . import _jax  # noqa: F401  (float64 before anything else touches JAX)
+from .core import setup as _jax  # noqa: F401  (float64 before anything else touches JAX)
 from .analyze import Analysis, Family, Tolerances, analyze, hessian_spectrum, polish
-from .errors import NonSmoothPoint, SpuriousError
+from .core.errors import NonSmoothPoint, SpuriousError
 from .optimize import Endpoints, GradientDescent, multistart, starts
 from .pipeline import RunResult, run
 from .problems import EmpiricalTeacherStudent, LossProblem, Problem, ReLUTeacherStudent
 
-__version__ = "0.1.0"
+from .core.version import __version__  # noqa: E402
 
 __all__ = [
     "Analysis", "Endpoints", "EmpiricalTeacherStudent", "Family", "GradientDescent", "LossProblem",

@@ -4,26 +4,28 @@ Classes (in the order they are decided):
   diverged         the optimizer gave up after max_halvings step halvings
   not_converged    still moving after max_steps
   nonsmooth        the loss is not twice differentiable at the endpoint (e.g. a zero ReLU neuron)
-  global_minimum   loss - global_min_value <= tol.global_loss (problems with a known global value)
-  saddle           some Hessian eigenvalue < -tol.eigenvalue (index = how many)
-  degenerate       smallest |eigenvalue| <= tol.eigenvalue (second-order test inconclusive)
+  global_minimum   loss - global_min_value <= tolerances.global_loss (problems with a known global value)
+  saddle           some Hessian eigenvalue < -tolerances.eigenvalue (index = how many)
+  degenerate       smallest |eigenvalue| <= tolerances.eigenvalue (second-order test inconclusive)
   spurious_minimum positive definite Hessian and loss above the global value
   local_minimum    positive definite Hessian, global value unknown
 
-Families: endpoints equal up to the problem's symmetry (distance after alignment <= tol.family)
+Families: endpoints equal up to the problem's symmetry (distance after alignment <= tolerances.family)
 form one family; all global minima form one family. Spectra are computed once per family on its
 representative, since symmetric images share their spectrum.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+import time
+from dataclasses import asdict, dataclass
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .errors import SpuriousError
-from .optimize import CONVERGED, DIVERGED, NOT_CONVERGED, Endpoints, _compiled, chunked
+from .core.errors import SpuriousError
+from .core.kernels import compiled
+from .optimize import CONVERGED, DIVERGED, NOT_CONVERGED, Endpoints, chunked
 from .problems.base import Problem
 from .stats import wilson_interval
 
@@ -68,7 +70,7 @@ class Family:
     run: int  # run index of the representative
     loss: float
     cls: str
-    index: int
+    morse_index: int
     lambda_min: float
     lambda_max: float
     spectrum: np.ndarray
@@ -77,12 +79,13 @@ class Family:
     ci_low: float
     ci_high: float
     members: np.ndarray  # run indices
+    zero_modes: int = 0  # flat directions of continuous symmetries, left out of the spectrum
 
     def to_dict(self, with_params: bool = True) -> dict:
-        out = {"id": self.id, "loss": self.loss, "class": self.cls, "index": self.index,
+        out = {"id": self.id, "loss": self.loss, "class": self.cls, "morse_index": self.morse_index,
                "lambda_min": self.lambda_min, "lambda_max": self.lambda_max, "count": self.count,
                "fraction": self.fraction, "ci_low": self.ci_low, "ci_high": self.ci_high,
-               "representative_run": self.run}
+               "representative_run": self.run, "zero_modes": self.zero_modes}
         if with_params:
             out["representative"] = self.representative.tolist()
         return out
@@ -98,7 +101,7 @@ class Analysis:
     grad_norm: np.ndarray  # ||grad F||_F after polishing
     polished: np.ndarray
     cls: np.ndarray
-    index: np.ndarray  # Morse index (-1 where unknown)
+    morse_index: np.ndarray  # -1 where unknown
     lambda_min: np.ndarray
     lambda_max: np.ndarray
     family: np.ndarray  # family id (-1 for none)
@@ -117,13 +120,13 @@ class Analysis:
         return hits, hits / max(1, len(self.cls)), low, high
 
 
-def _newton_polish(problem: Problem, iterations: int, tol: float):
+def _newton_polish(problem: Problem, iterations: int, grad_tol: float):
     size, shape = problem.size, problem.shape
 
     def one(x0):
         def cond(carry):
             i, x, gnorm = carry
-            return (i < iterations) & (gnorm > tol)
+            return (i < iterations) & (gnorm > grad_tol)
 
         def body(carry):
             i, x, _ = carry
@@ -139,48 +142,105 @@ def _newton_polish(problem: Problem, iterations: int, tol: float):
     return jax.jit(jax.vmap(one))
 
 
-def polish(problem: Problem, params: np.ndarray, tol: Tolerances = Tolerances()):
+def polish(problem: Problem, params: np.ndarray, tolerances: Tolerances = Tolerances()):
     """Newton-polish points; returns (params, grad_norm, polished) with rejected polishes undone."""
     params = np.asarray(params, dtype=np.float64)
-    key = ("polish", tol.polish_iterations, tol.polish_grad)
-    cache = problem.__dict__.setdefault("_spurious_kernels", {})
-    if key not in cache:
-        cache[key] = _newton_polish(problem, tol.polish_iterations, tol.polish_grad)
-    new, gnorm = chunked(cache[key], params)
+    newton = compiled(problem, ("analyze", "polish", tolerances.polish_iterations, tolerances.polish_grad),
+                      lambda: _newton_polish(problem, tolerances.polish_iterations, tolerances.polish_grad))
+    new, gnorm = chunked(newton, params)
     moved = np.max(np.abs(new - params).reshape(len(params), -1), axis=1)
-    ok = np.isfinite(gnorm) & (moved <= tol.polish_radius) & np.all(np.isfinite(new).reshape(len(params), -1), axis=1)
-    grad = jax.jit(jax.vmap(problem.grad))
-    old_norm = chunked(lambda x: jnp.sqrt(jnp.sum(grad(x).reshape(len(x), -1) ** 2, axis=1)), params)
-    ok &= gnorm <= np.maximum(old_norm, tol.polish_grad)
+    ok = np.isfinite(gnorm) & (moved <= tolerances.polish_radius) & np.all(np.isfinite(new).reshape(len(params), -1), axis=1)
+    grad_norm = compiled(problem, ("analyze", "grad_norm"), lambda: jax.jit(jax.vmap(
+        lambda x: jnp.sqrt(jnp.sum(problem.grad(x) ** 2)))))
+    old_norm = chunked(grad_norm, params)
+    ok &= gnorm <= np.maximum(old_norm, tolerances.polish_grad)
     out = np.where(ok.reshape((-1,) + (1,) * (params.ndim - 1)), new, params)
     return out, np.where(ok, gnorm, old_norm), ok
 
 
-def hessian_spectrum(problem: Problem, params: np.ndarray) -> np.ndarray:
-    """Eigenvalues (ascending) of the Hessian at each point: (R, P)."""
+def hessian_spectra(problem: Problem, params: np.ndarray) -> list[np.ndarray]:
+    """Eigenvalues (ascending) of the Hessian at each point, on the orthogonal complement of the
+    problem's zero modes there (its continuous symmetries: P - m values for m independent modes), so
+    the flat directions a symmetry forces are not mistaken for degeneracy. Without zero modes this is
+    the full spectrum, P values per point."""
     params = np.asarray(params, dtype=np.float64)
-    cache = problem.__dict__.setdefault("_spurious_kernels", {})
-    if "spectrum" not in cache:
-        cache["spectrum"] = jax.jit(jax.vmap(lambda x: jnp.linalg.eigvalsh(problem.hessian(x))))
-    return chunked(cache["spectrum"], params, chunk=16)
+    modes = [_orthonormal_span(problem.zero_modes(x), problem.size) for x in params]
+    if not any(m.shape[1] for m in modes):
+        spectrum = compiled(problem, ("analyze", "spectrum"), lambda: jax.jit(jax.vmap(
+            lambda x: jnp.linalg.eigvalsh(problem.hessian(x)))))
+        return list(chunked(spectrum, params, chunk=16)) if len(params) else []
+    hessian = compiled(problem, ("analyze", "hessian"), lambda: jax.jit(jax.vmap(problem.hessian)))
+    out = []
+    for x, basis in zip(params, modes):
+        H = np.asarray(hessian(jnp.asarray(x[None])))[0]
+        complement = _complement(basis, problem.size)
+        out.append(np.linalg.eigvalsh(complement.T @ H @ complement))
+    return out
 
 
-def classify_point(loss: float, spectrum: np.ndarray, global_min_value, tol: Tolerances) -> tuple[str, int]:
-    negative = int(np.sum(spectrum < -tol.eigenvalue))
-    if global_min_value is not None and loss - global_min_value <= tol.global_loss:
+def hessian_spectrum(problem: Problem, params: np.ndarray) -> np.ndarray:
+    """`hessian_spectra` stacked, (R, P - m); all points must have the same number m of zero modes."""
+    spectra = hessian_spectra(problem, params)
+    if len({len(e) for e in spectra}) > 1:
+        raise SpuriousError(f"{problem.name}: points with different numbers of zero modes; use hessian_spectra")
+    return np.array(spectra) if spectra else np.zeros((0, problem.size))
+
+
+def _orthonormal_span(vectors, size: int) -> np.ndarray:
+    """An orthonormal basis (size, r) of the span of the rows of `vectors` (rank by SVD)."""
+    vectors = np.asarray(vectors, dtype=np.float64).reshape(-1, size)
+    if not len(vectors):
+        return np.zeros((size, 0))
+    u, sv, _ = np.linalg.svd(vectors.T, full_matrices=False)
+    rank = int(np.sum(sv > sv[0] * size * np.finfo(float).eps * 16)) if sv[0] > 0 else 0
+    return u[:, :rank]
+
+
+def _complement(basis: np.ndarray, size: int) -> np.ndarray:
+    """An orthonormal basis (size, size - r) of the orthogonal complement of `basis` (size, r)."""
+    if basis.shape[1] == 0:
+        return np.eye(size)
+    u, _, _ = np.linalg.svd(basis, full_matrices=True)
+    return u[:, basis.shape[1]:]
+
+
+def zero_mode_count(problem: Problem, point: np.ndarray) -> int:
+    """How many independent flat directions the problem's continuous symmetries give at point."""
+    return _orthonormal_span(problem.zero_modes(np.asarray(point)), problem.size).shape[1]
+
+
+def group_families(order, loss, points, symmetry, tolerances: "Tolerances") -> list[list[int]]:
+    """Group items (indices, visited in `order`) into families: an item joins the first family whose
+    first member has a loss within tolerances.family_loss (relative) and a symmetry distance <= tolerances.family;
+    otherwise it starts one. The one grouping rule, used for the runs of one call (analyze) and for
+    the families of a study's cells (studies.merge_families)."""
+    groups: list[list[int]] = []
+    for i in order:
+        for group in groups:
+            rep = group[0]
+            if abs(loss[i] - loss[rep]) <= tolerances.family_loss * max(1.0, abs(loss[rep])) and \
+                    symmetry.distance(points[rep], points[i]) <= tolerances.family:
+                group.append(i)
+                break
+        else:
+            groups.append([i])
+    return groups
+
+
+def classify_point(loss: float, spectrum: np.ndarray, global_min_value, tolerances: Tolerances) -> tuple[str, int]:
+    negative = int(np.sum(spectrum < -tolerances.eigenvalue))
+    if global_min_value is not None and loss - global_min_value <= tolerances.global_loss:
         return "global_minimum", negative
     if negative:
         return "saddle", negative
-    if np.min(np.abs(spectrum)) <= tol.eigenvalue:
+    if np.min(np.abs(spectrum)) <= tolerances.eigenvalue:
         return "degenerate", 0
     return ("spurious_minimum" if global_min_value is not None else "local_minimum"), 0
 
 
-def analyze(problem: Problem, endpoints: Endpoints, tol: Tolerances | None = None) -> Analysis:
-    import time
-
+def analyze(problem: Problem, endpoints: Endpoints, tolerances: Tolerances | None = None) -> Analysis:
     started = time.perf_counter()
-    tol = tol or Tolerances()
+    tolerances = tolerances or Tolerances()
     total = len(endpoints)
     params = np.array(endpoints.params, dtype=np.float64)
     cls = np.array(["" for _ in range(total)], dtype=object)
@@ -188,7 +248,7 @@ def analyze(problem: Problem, endpoints: Endpoints, tol: Tolerances | None = Non
     cls[endpoints.status == NOT_CONVERGED] = "not_converged"
     grad_norm = np.full(total, np.nan)
     polished = np.zeros(total, dtype=bool)
-    index = np.full(total, -1)
+    morse_index = np.full(total, -1)
     lam_min = np.full(total, np.nan)
     lam_max = np.full(total, np.nan)
     family_of = np.full(total, -1)
@@ -199,54 +259,45 @@ def analyze(problem: Problem, endpoints: Endpoints, tol: Tolerances | None = Non
             cls[i] = "nonsmooth"
     smooth = converged[cls[converged] == ""]
     if len(smooth):
-        params[smooth], grad_norm[smooth], polished[smooth] = polish(problem, params[smooth], tol)
-    loss = np.asarray(_compiled(problem, "loss")(jnp.asarray(params)))
+        params[smooth], grad_norm[smooth], polished[smooth] = polish(problem, params[smooth], tolerances)
+    batched_loss = compiled(problem, ("analyze", "loss"), lambda: jax.jit(jax.vmap(problem.loss)))
+    loss = np.asarray(batched_loss(jnp.asarray(params)))
 
     # Families: global minima together; the rest by symmetry distance, compared within equal loss.
     gmin = problem.global_min_value
     is_global = np.zeros(total, dtype=bool)
     if gmin is not None:
-        is_global[smooth] = loss[smooth] - gmin <= tol.global_loss
+        is_global[smooth] = loss[smooth] - gmin <= tolerances.global_loss
     groups: list[list[int]] = []
     global_group = [int(i) for i in smooth if is_global[i]]
     if global_group:
         groups.append(global_group)
-    representatives: list[int] = []
-    others: list[list[int]] = []
-    for i in sorted((int(i) for i in smooth if not is_global[i]), key=lambda j: loss[j]):
-        for g, rep in enumerate(representatives):
-            if abs(loss[i] - loss[rep]) <= tol.family_loss * max(1.0, abs(loss[rep])) and \
-                    problem.symmetry.distance(params[rep], params[i]) <= tol.family:
-                others[g].append(i)
-                break
-        else:
-            representatives.append(i)
-            others.append([i])
-    groups.extend(others)
+    others = sorted((int(i) for i in smooth if not is_global[i]), key=lambda j: loss[j])
+    groups.extend(group_families(others, loss, params, problem.symmetry, tolerances))
 
     rep_ids = [g[0] for g in groups]
-    spectra = hessian_spectrum(problem, params[rep_ids]) if rep_ids else np.zeros((0, problem.size))
+    spectra = hessian_spectra(problem, params[rep_ids])
     families = []
     for fid, (members, spectrum) in enumerate(zip(groups, spectra)):
         rep = members[0]
-        family_cls, family_index = classify_point(float(loss[rep]), spectrum, gmin, tol)
+        family_cls, family_index = classify_point(float(loss[rep]), spectrum, gmin, tolerances)
         members = np.array(members)
         cls[members] = family_cls
-        index[members] = family_index
+        morse_index[members] = family_index
         lam_min[members], lam_max[members] = spectrum[0], spectrum[-1]
         family_of[members] = fid
         low, high = wilson_interval(len(members), total)
         families.append(Family(
             id=fid, representative=params[rep], run=int(endpoints.run[rep]), loss=float(loss[rep]),
-            cls=family_cls, index=family_index, lambda_min=float(spectrum[0]), lambda_max=float(spectrum[-1]),
+            cls=family_cls, morse_index=family_index, lambda_min=float(spectrum[0]), lambda_max=float(spectrum[-1]),
             spectrum=spectrum, count=len(members), fraction=len(members) / total, ci_low=low, ci_high=high,
-            members=endpoints.run[members]))
+            members=endpoints.run[members], zero_modes=problem.size - len(spectrum)))
     # Order: global minima first, then by loss.
     families.sort(key=lambda f: (f.cls != "global_minimum", f.loss))
     renumber = {f.id: new for new, f in enumerate(families)}
     families = [Family(**{**f.__dict__, "id": renumber[f.id]}) for f in families]
     family_of = np.array([renumber.get(f, -1) for f in family_of])
     return Analysis(run=endpoints.run, params=params, loss=loss, grad_norm=grad_norm, polished=polished,
-                    cls=cls.astype(str), index=index, lambda_min=lam_min, lambda_max=lam_max,
-                    family=family_of, families=tuple(families), tolerances=tol,
+                    cls=cls.astype(str), morse_index=morse_index, lambda_min=lam_min, lambda_max=lam_max,
+                    family=family_of, families=tuple(families), tolerances=tolerances,
                     seconds=time.perf_counter() - started)

@@ -3,11 +3,15 @@
     import spurious as sp
     from spurious.certify import certify, certify_families
 
-    problem = sp.ReLUTeacherStudent(teacher=8, student=8)
+    problem = sp.problems.build("relu-teacher-student", {"teacher": 8, "student": 8})
     result = sp.run(problem, runs=100, seed=0)
     cert = certify(problem, result.analysis.families[1].representative)
     cert.kind, cert.morse_index, cert.radius, cert.loss_lower, cert.spurious
     cert.write("cert.json")          # re-check later:  spurious verify cert.json
+
+Any Problem can be passed: one whose `rigorous()` names a landscape that spurious.verify evaluates in
+ball arithmetic (RIGOROUS_LANDSCAPES; today the ReLU teacher-student population loss) is certified,
+any other is refused (NotCertifiable, one line naming the problem) before any work starts.
 
 What is proved (the exact ReLU teacher-student population loss F, x ~ N(0, I)): in the Euclidean
 ball B of radius `radius` around the float64 point there is exactly one critical point x* of F; it
@@ -23,6 +27,8 @@ around it: input checks, an optional Newton polish, automatic precision, refusal
 the bulk API `certify_families` for studies. See docs/certify.md.
 
 Refusals (all SpuriousError subclasses, so the CLI prints one line and exits 2):
+  NotCertifiable         the problem has no rigorous evaluation (raised for the problem, never recorded
+                         as a family's outcome)
   TooCloseToNonSmooth    the point (or the smallest ball the proof needs) meets a zero neuron or a
                          parallel / antiparallel pair, where F is not twice differentiable
   DegenerateHessian      Hessian eigenvalues cannot be separated from 0
@@ -40,7 +46,8 @@ from fractions import Fraction
 import numpy as np
 
 from . import verify as _verify
-from .errors import NonSmoothPoint, SpuriousError
+from .core.errors import NonSmoothPoint, SpuriousError
+from .core.jsonable import numbers
 
 #: precisions tried in turn (bits) when a proof fails only because of rounding
 PRECISIONS = (128, 256, 512)
@@ -50,6 +57,16 @@ PRECISIONS = (128, 256, 512)
 NEAR_CRITICAL_RELATIVE_RADIUS = 1e-6
 #: families of these classes are certified by `certify_families` unless told otherwise
 CERTIFIABLE_CLASSES = ("spurious_minimum", "local_minimum", "saddle", "degenerate")
+
+
+#: landscapes (the `landscape` entry of Problem.rigorous()) that spurious.verify evaluates in ball arithmetic
+RIGOROUS_LANDSCAPES = (_verify.PROBLEM_NAME,)
+#: how a certificate's summary names each of them
+LANDSCAPE_WORDS = {_verify.PROBLEM_NAME: "the ReLU teacher-student loss"}
+
+
+class NotCertifiable(SpuriousError):
+    """The problem has no rigorous evaluation: no point of it can be certified (refused before any work)."""
 
 
 class CertificationRefused(SpuriousError):
@@ -145,9 +162,7 @@ class Certificate:
                     None: "local minimum"}[claim["spurious"]]
         else:
             what = f"saddle of Morse index {claim['morse_index']}"
-        problem = self.data["problem"]
-        return (f"certified {what} of the ReLU teacher-student loss (k={problem['teacher']}, "
-                f"n={problem['student']}, d={problem['dim']}):\n"
+        return (f"certified {what} of {_landscape_text(self.data['problem'])}:\n"
                 f"  unique critical point in the ball of radius {bounds['radius']} around the point, "
                 f"within {claim['distance_upper']} of it\n"
                 f"  every Hessian eigenvalue in the ball has |lambda| >= {claim['eigenvalue_abs_lower']}"
@@ -157,12 +172,72 @@ class Certificate:
                 f"ball <= {bounds['hessian_variation_upper']}; {self.precision}-bit ball arithmetic, {self.seconds:.2f} s")
 
 
-def _relu_problem(problem):
-    from .problems.relu import ReLUTeacherStudent
+def _landscape_text(problem: dict) -> str:
+    """The certificate's problem section in words: its landscape and its sizes (the scalar entries;
+    matrices such as teacher weights are in the file)."""
+    name = problem.get("name", "?")
+    if name == _verify.PROBLEM_NAME:
+        return f"{LANDSCAPE_WORDS[name]} (k={problem['teacher']}, n={problem['student']}, d={problem['dim']})"
+    sizes = ", ".join(f"{key}={value}" for key, value in problem.items()
+                      if key != "name" and isinstance(value, (int, float, str)) and not isinstance(value, bool))
+    return f"{LANDSCAPE_WORDS.get(name, f'the {name} loss')}" + (f" ({sizes})" if sizes else "")
 
-    if not isinstance(problem, ReLUTeacherStudent):
-        raise SpuriousError(f"certification supports the ReLU teacher-student problem only, not {type(problem).__name__}")
-    return problem
+
+def problem_label(problem) -> str:
+    """The problem in one line: its name and parameters (long values abbreviated)."""
+    try:
+        params = problem.params()
+    except SpuriousError:  # a user's class whose parameters cannot be read back
+        return f"{problem.name} (shape {tuple(problem.shape)})"
+    parts = []
+    for key, value in params.items():
+        text = _short_text(value)
+        parts.append(f"{key}={text if len(text) <= 40 else text[:37] + '...'}")
+    return f"{problem.name} ({', '.join(parts)})" if parts else problem.name
+
+
+def _short_text(value) -> str:
+    if isinstance(value, str):
+        return value
+    try:
+        return json.dumps(value, separators=(",", ":"))
+    except (TypeError, ValueError):  # params() should be plain data; an array still gets a readable label
+        return json.dumps(numbers(value), separators=(",", ":")) if hasattr(value, "shape") else repr(value)
+
+
+def rigorous_data(problem) -> dict:
+    """What spurious.verify needs to certify points of `problem` (its `rigorous()`, checked).
+
+    Raises NotCertifiable (one line naming the problem) when the problem has no rigorous evaluation
+    or names a landscape verify cannot evaluate, and SpuriousError when its data is malformed."""
+    from .problems.base import Problem
+
+    if not isinstance(problem, Problem):
+        raise SpuriousError(f"certify needs a spurious.Problem, got {type(problem).__name__}")
+    data = problem.rigorous()
+    supported = ", ".join(RIGOROUS_LANDSCAPES)
+    if data is None:
+        raise NotCertifiable(f"problem {problem_label(problem)} cannot be certified: it has no rigorous "
+                             f"(ball-arithmetic) evaluation; certificates exist for: {supported}")
+    landscape = data.get("landscape") if isinstance(data, dict) else None
+    if landscape not in RIGOROUS_LANDSCAPES:
+        raise NotCertifiable(f"problem {problem_label(problem)} cannot be certified: its rigorous data names "
+                             f"landscape {landscape!r}, which spurious.verify does not evaluate "
+                             f"(it evaluates: {supported})")
+    # the ReLU landscape: teacher k, student n and the k x d teacher weights, consistent with the shape
+    where = f"problem {problem_label(problem)}: rigorous()"
+    try:
+        teacher, student = int(data["teacher"]), int(data["student"])
+        weights = np.asarray(data["teacher_weights"], dtype=np.float64)
+    except (KeyError, TypeError, ValueError):
+        raise SpuriousError(f"{where} must give teacher, student and teacher_weights (a matrix)") from None
+    if weights.ndim != 2 or weights.shape[0] != teacher or not np.all(np.isfinite(weights)):
+        raise SpuriousError(f"{where}: teacher_weights must be a finite {teacher} x d matrix, "
+                            f"got shape {weights.shape}")
+    if tuple(problem.shape) != (student, weights.shape[1]):
+        raise SpuriousError(f"{where} describes points of shape {(student, weights.shape[1])}, but the problem's "
+                            f"shape is {tuple(problem.shape)}")
+    return {"landscape": landscape, "teacher": teacher, "student": student, "teacher_weights": weights}
 
 
 def _as_point(problem, point) -> np.ndarray:
@@ -171,7 +246,7 @@ def _as_point(problem, point) -> np.ndarray:
     except (TypeError, ValueError):
         raise SpuriousError("the point must be a numeric matrix") from None
     if array.shape != tuple(problem.shape):
-        raise SpuriousError(f"the point must have shape (student, dim) = {tuple(problem.shape)}, got {array.shape}")
+        raise SpuriousError(f"the point must have the problem's shape {tuple(problem.shape)}, got {array.shape}")
     if not np.all(np.isfinite(array)):
         raise SpuriousError("the point contains NaN or infinity")
     return array
@@ -214,14 +289,15 @@ def certify(problem, point, *, precision: int | None = None, radius_factor: int 
             polish: bool = False) -> Certificate:
     """Prove that a unique nondegenerate critical point of F lies near `point`; see the module docstring.
 
-    problem: a ReLUTeacherStudent; point: (student, dim) array. precision: bits of the ball arithmetic
+    problem: a certifiable Problem (see `rigorous_data`; others are refused with NotCertifiable before any
+    work); point: an array of the problem's shape. precision: bits of the ball arithmetic
     (default: 128, raised to 256 and 512 only when rounding is what stops the proof). radius_factor:
     the ball radius is radius_factor * |grad F| / (eigenvalue gap), rounded up. polish: run Newton's
     method in float64 first (the certificate is then about the polished point).
     Raises a CertificationRefused subclass with the reason when it cannot prove.
     """
     started = time.perf_counter()
-    problem = _relu_problem(problem)
+    rigorous = rigorous_data(problem)
     point = _as_point(problem, point)
     if isinstance(radius_factor, bool) or not isinstance(radius_factor, (int, np.integer)) or radius_factor < 2:
         raise SpuriousError(f"radius_factor must be an integer >= 2, got {radius_factor!r}")
@@ -230,18 +306,18 @@ def certify(problem, point, *, precision: int | None = None, radius_factor: int 
         raise SpuriousError(f"precision must be an integer number of bits in [53, 4096], got {precision!r}")
     if polish:
         point = newton_polish(problem, point)
-    teacher = [[Fraction(float(x)) for x in row] for row in problem.teacher_weights]
+    teacher = [[Fraction(float(x)) for x in row] for row in rigorous["teacher_weights"]]
     values = point.tolist()
     precisions = (int(precision),) if precision is not None else PRECISIONS
     for attempt, bits in enumerate(precisions):
         try:
             bounds = _verify.derive_bounds(teacher, values, bits, int(radius_factor))
-            claim = _verify.conclude(problem.teacher, problem.student, bounds)
+            claim = _verify.conclude(rigorous["teacher"], rigorous["student"], bounds)
         except _verify.ProofFailed as failure:
             if failure.cause == "precision" and attempt + 1 < len(precisions):
                 continue
             raise _refusal(failure, point, bits) from None
-        data = _verify.build_certificate(problem.teacher_weights.tolist(), values, bounds, claim, bits,
+        data = _verify.build_certificate(rigorous["teacher_weights"].tolist(), values, bounds, claim, bits,
                                          int(radius_factor))
         return Certificate(data, time.perf_counter() - started)
     raise AssertionError("unreachable")
@@ -291,9 +367,9 @@ def certify_families(problem, analysis, classes=CERTIFIABLE_CLASSES, *, precisio
     """Certify the representative of every family of `analysis` whose class is in `classes`.
 
     Returns one FamilyCertification per such family, in the analysis' order; refusals are recorded,
-    not raised (bad arguments still raise SpuriousError).
+    not raised (bad arguments, and a problem that cannot be certified, still raise SpuriousError).
     """
-    problem = _relu_problem(problem)
+    rigorous_data(problem)
     classes = (classes,) if isinstance(classes, str) else tuple(classes)
     results = []
     for family in analysis.families:

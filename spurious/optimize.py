@@ -17,15 +17,16 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, replace
 from typing import Callable
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import _jax
-from .errors import SpuriousError
+from .core import setup as _jax
+from .core.errors import SpuriousError
+from .core.kernels import compiled
 from .problems.base import Problem
 
 STOP_NORMS = ("frobenius", "max_neuron_2pi")
@@ -34,11 +35,12 @@ CONVERGED, NOT_CONVERGED, DIVERGED = "converged", "not_converged", "diverged"
 
 @dataclass(frozen=True)
 class GradientDescent:
-    """Plain gradient descent with the Safran-Shamir (2018) protocol as the default.
+    """Plain gradient descent (step 0.1, stop at 1e-9, restart with half the step above 1e4 by default).
 
     step: step size; grad_tol: stop once the stop norm of the gradient is <= grad_tol;
-    stop_norm: 'max_neuron_2pi' = max_i ||2 pi grad_{w_i} F|| (the 2018 code's measure) or
-    'frobenius' = ||grad F||_F; divergence_threshold: a gradient norm above it restarts the run
+    stop_norm: 'frobenius' = ||grad F||_F or 'max_neuron_2pi' = max_i ||2 pi grad_{w_i} F|| over the
+    rows of a matrix parameter (the 2018 ReLU code's measure); None: the problem's own `stop_norm`
+    (`for_problem` fills it in; results always record the norm used). divergence_threshold: a gradient norm above it restarts the run
     from its start with the step halved (at most max_halvings times, then 'diverged');
     max_steps: a run still moving after this many steps is 'not_converged'.
     newton_switch: once a run's stop norm is below this value and gradient descent has settled
@@ -54,7 +56,7 @@ class GradientDescent:
 
     step: float = 0.1
     grad_tol: float = 1e-9
-    stop_norm: str = "max_neuron_2pi"
+    stop_norm: str | None = None
     max_steps: int = 1_000_000
     divergence_threshold: float = 1e4
     max_halvings: int = 30
@@ -77,25 +79,41 @@ class GradientDescent:
                 continue
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise SpuriousError(f"{name} must be a positive integer, got {value!r}")
-        if self.stop_norm not in STOP_NORMS:
+        if self.stop_norm is not None and self.stop_norm not in STOP_NORMS:
             raise SpuriousError(f"unknown stop_norm {self.stop_norm!r}: choose one of {', '.join(STOP_NORMS)}")
         if self.newton_switch is not None and not (math.isfinite(self.newton_switch) and self.newton_switch > 0):
             raise SpuriousError(f"newton_switch must be positive or None, got {self.newton_switch!r}")
 
-    @staticmethod
-    def safran_shamir_2018(**overrides) -> "GradientDescent":
-        """Step 0.1, stop at max_i ||2 pi grad_i|| <= 1e-9, restart with half the step above 1e4."""
-        return GradientDescent(**overrides)
-
-    @staticmethod
-    def safran_yehudai_shamir_2021(teacher: int, **overrides) -> "GradientDescent":
-        """Step 5/k, stop at ||grad F||_F <= 1e-12."""
-        settings = dict(step=5.0 / teacher, grad_tol=1e-12, stop_norm="frobenius")
-        settings.update(overrides)
-        return GradientDescent(**settings)
+    def for_problem(self, problem: Problem) -> "GradientDescent":
+        """These settings with the stop norm filled in from the problem where none is named."""
+        if self.stop_norm is not None:
+            return self
+        if problem.stop_norm not in STOP_NORMS:
+            raise SpuriousError(f"{problem.name}: unknown stop_norm {problem.stop_norm!r} "
+                                f"(choose one of {', '.join(STOP_NORMS)})")
+        return replace(self, stop_norm=problem.stop_norm)
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def protocol(problem: Problem, name: str | None = None, **overrides) -> GradientDescent:
+    """The optimizer of one of the problem's named protocols (default: its `default_protocol`), with
+    any GradientDescent field overridden; `newton_switch=False` means None (pure gradient descent)."""
+    name = problem.default_protocol if name is None else name
+    protocols = problem.protocols()
+    if name not in protocols:
+        raise SpuriousError(f"{problem.name} has no protocol {name!r} (protocols: {', '.join(protocols)})")
+    if overrides.get("newton_switch") is False:
+        overrides["newton_switch"] = None
+    fields = {f for f in GradientDescent.__dataclass_fields__}
+    unknown = sorted(set(overrides) - fields)
+    if unknown:
+        raise SpuriousError(f"unknown optimizer setting {unknown[0]!r} (settings: {', '.join(sorted(fields))})")
+    try:
+        return GradientDescent(**{**protocols[name], **overrides}).for_problem(problem)
+    except TypeError as error:
+        raise SpuriousError(f"optimizer settings: {error}") from None
 
 
 @dataclass(frozen=True)
@@ -135,17 +153,13 @@ def starts(problem: Problem, seed: int, runs) -> np.ndarray:
     runs = np.asarray(runs, dtype=np.int64)
     # one compiled kernel from run index to start, always on 256 runs (padded): refills come in many
     # sizes, and compiling each (with the eager key derivation) cost 9 s of a 1000-run k = 20 call
-    init = _compiled(problem, "init")
+    init = _kernel(problem, "init")
     return chunked(lambda rr: init(seed, rr), runs.astype(np.uint32), chunk=256, pad_to_chunk=True)
 
 
-def _compiled(problem: Problem, what: str, *static):
-    """Per-problem cache of jitted, vmapped kernels (problems hold arrays, so they are not hashable)."""
-    cache = problem.__dict__.setdefault("_spurious_kernels", {})
-    key = (what, *static)
-    if key not in cache:
-        cache[key] = _build(problem, what, *static)
-    return cache[key]
+def _kernel(problem: Problem, what: str, *static):
+    """The engine's jitted, vmapped kernels for this problem (built once, in the one kernel cache)."""
+    return compiled(problem, ("optimize", what, *static), lambda: _build(problem, what, *static))
 
 
 def _build(problem: Problem, what: str, *static):
@@ -287,7 +301,7 @@ def multistart(
     progress: Callable[[int, int], None] | None = None,
 ) -> Endpoints:
     """Optimize `runs` random starts (run indices first_run .. first_run+runs-1) to their endpoints."""
-    settings = optimizer or GradientDescent()
+    settings = (optimizer or protocol(problem)).for_problem(problem)
     if isinstance(runs, bool) or not isinstance(runs, (int, np.integer)) or runs < 1:
         raise SpuriousError(f"runs must be a positive integer, got {runs!r}")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
@@ -360,7 +374,7 @@ def _multistart(problem, runs, seed, settings, first_run, progress, platform):
 
     refill(np.arange(pool))
     while finished < runs:
-        advance = _compiled(problem, "advance", settings, settings.sync_steps)
+        advance = _kernel(problem, "advance", settings, settings.sync_steps)
         result = advance(params, start, step, steps, halvings, done, gnorm)
         params, step, steps, halvings, new_done, gnorm = (np.array(a) for a in result)
         occupied = slot_run >= 0
@@ -386,7 +400,7 @@ def _multistart(problem, runs, seed, settings, first_run, progress, platform):
                                    & (gnorm <= settings.newton_retry * newton_tried_at))
             if len(ready):
                 newton_tried_at[ready] = gnorm[ready]
-                newton = _compiled(problem, "newton", settings.newton_iterations, settings.stop_norm, settings.grad_tol)
+                newton = _kernel(problem, "newton", settings.newton_iterations, settings.stop_norm, settings.grad_tol)
                 # always in chunks of 16 (padded): one compiled size, and on the CPU XLA compiles the
                 # Hessian of a batch of 16 into vectorized code, 2-4x faster per point than batches of 1-8
                 x, pd, moved, final_norm = chunked(newton, params[ready], chunk=16, pad_to_chunk=True)
@@ -413,6 +427,6 @@ def _multistart(problem, runs, seed, settings, first_run, progress, platform):
 
     # in pool-sized chunks: one batched call over all R endpoints would hold every run's pairwise
     # intermediates at once (about 20x the endpoint array at k = 6)
-    losses = chunked(_compiled(problem, "loss"), out_params, chunk=largest_pool)
+    losses = chunked(_kernel(problem, "loss"), out_params, chunk=largest_pool)
     return dict(run=run_ids, params=out_params, loss=losses, grad_norm=out_gnorm, steps=out_steps,
                 halvings=out_halvings, newton=out_newton, status=out_status.astype(str))

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import functools
 import time
-import zlib
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
@@ -30,54 +29,12 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from . import _jax  # noqa: F401  (float64)
-from .errors import SpuriousError
+from .core import setup as _jax  # noqa: F401  (float64)
+from .core.errors import SpuriousError
 
 
-# -- randomness and data ---------------------------------------------------------------------------
-def stream_key(seed: int, stream: str) -> jax.Array:
-    """The PRNG key of one named random stream of a seed (stable across runs and machines)."""
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise SpuriousError(f"seed must be a non-negative integer, got {seed!r}")
-    return jax.random.fold_in(jax.random.PRNGKey(int(seed)), zlib.crc32(stream.encode()) & 0x7FFFFFFF)
-
-
-def gaussian(seed: int, shape: Sequence[int], stream: str = "train", scale: float = 1.0) -> jax.Array:
-    """i.i.d. N(0, scale^2) array of the given shape."""
-    return scale * jax.random.normal(stream_key(seed, stream), tuple(shape), dtype=jnp.float64)
-
-
-def cube(seed: int, samples: int, dim: int, stream: str = "train") -> jax.Array:
-    """`samples` points uniform on {-1, +1}^dim."""
-    return jax.random.rademacher(stream_key(seed, stream), (samples, dim), dtype=jnp.float64)
-
-
-def cube_points(dim: int) -> jax.Array:
-    """All 2^dim points of {-1, +1}^dim; row i has x_j = +1 where bit j of i is 0, -1 where it is 1
-    (the ordering of the Walsh-Hadamard transform, so row s of the transform is the parity chi_s)."""
-    bits = (np.arange(2 ** dim)[:, None] >> np.arange(dim)[None, :]) & 1
-    return jnp.asarray(1.0 - 2.0 * bits, dtype=jnp.float64)
-
-
-def random_signs(seed: int, samples: int, stream: str = "labels") -> jax.Array:
-    """`samples` i.i.d. uniform labels in {-1, +1}."""
-    return jax.random.rademacher(stream_key(seed, stream), (samples,), dtype=jnp.float64)
-
-
-def random_subset(seed: int, dim: int, stream: str = "subset") -> np.ndarray:
-    """A uniformly random non-empty subset of {0..dim-1}, as a boolean mask (redrawn while empty)."""
-    key = stream_key(seed, stream)
-    for attempt in range(1000):
-        mask = np.asarray(jax.random.bernoulli(jax.random.fold_in(key, attempt), 0.5, (dim,)))
-        if mask.any():
-            return mask
-    raise SpuriousError("could not draw a non-empty subset")  # pragma: no cover (probability 2^-1000d)
-
-
-def parity(x: jax.Array, mask) -> jax.Array:
-    """chi_S(x) = prod_{j in S} x_j for points x in {-1, +1}^d and the subset S given as a mask."""
-    mask = jnp.asarray(mask, dtype=bool)
-    return jnp.prod(jnp.where(mask, x, 1.0), axis=-1)
+# -- randomness and data: defined with the landscapes they build (spurious.problems.samples) -----
+from .problems.samples import cube, cube_points, gaussian, parity, random_signs, random_subset, stream_key  # noqa: E402,F401
 
 
 # -- settings checks (experiment configs can be overridden from a study file) ----------------------
@@ -149,6 +106,9 @@ class Training:
     steps: np.ndarray  # (records,): step count of each record (0 = initial point)
     seconds: float
     stopped: np.ndarray  # (members,): steps each member took (< steps: stopped by stop_below)
+    #: (members, records): running mean of the mini-batch losses seen so far, each taken before its
+    #: update (the online loss of SGD; NaN at step 0); with batch None, of the full losses
+    online: np.ndarray | None = None
 
 
 def members_of(params) -> int:
@@ -200,11 +160,11 @@ def train_many(
     if data_axis not in (None, 0):
         raise SpuriousError(f"data_axis must be None (shared data) or 0 (one dataset per member), got {data_axis!r}")
     data = tuple(jnp.asarray(a) for a in data)
-    if not data:
-        raise SpuriousError("data must hold at least one array")
+    if not data and batch is not None:
+        raise SpuriousError("mini-batches need data arrays to draw from (data is empty)")
     members = members_of(params)
     sample_axis = 0 if data_axis is None else 1
-    samples = {a.shape[sample_axis] for a in data}
+    samples = {a.shape[sample_axis] for a in data} or {1}  # no data: loss_fn(p) alone, full batch
     if len(samples) != 1:
         raise SpuriousError(f"data arrays disagree on the number of samples: {samples}")
     samples = samples.pop()
@@ -234,11 +194,11 @@ def train_many(
 
     run = _trainer(loss_fn, optimizer, int(steps), batch, samples, record_every, data_axis)
     started = time.perf_counter()
-    final, curve, blocks = run(params, data, keys, stop, hyper)
+    final, curve, blocks, online = run(params, data, keys, stop, hyper)
     curve = np.asarray(curve)  # blocks until the computation is done
     return Training(params=jax.tree_util.tree_map(np.asarray, final), losses=curve,
                     steps=np.arange(0, steps + 1, record_every), seconds=time.perf_counter() - started,
-                    stopped=np.asarray(blocks) * record_every)
+                    stopped=np.asarray(blocks) * record_every, online=np.asarray(online))
 
 
 @functools.lru_cache(maxsize=16)
@@ -265,7 +225,7 @@ def _trainer(loss_fn, optimizer, steps, batch, samples, record_every, data_axis)
 
         value, grad = jax.value_and_grad(value_fn)(p)
         updates, state = opt.update(grad, state, p, value=value, grad=grad, value_fn=value_fn)
-        return optax.apply_updates(p, updates), state, perm
+        return optax.apply_updates(p, updates), state, perm, value
 
     step_all = jax.vmap(member_step, in_axes=(0, 0, 0, data_axis, 0, None))
     loss_all = jax.vmap(lambda p, d: loss_fn(p, *d), in_axes=(0, data_axis))
@@ -278,28 +238,36 @@ def _trainer(loss_fn, optimizer, steps, batch, samples, record_every, data_axis)
         if hyper:  # per-member settings of an inject_hyperparams optimizer
             state = state._replace(hyperparams={**state.hyperparams, **hyper})
         carry = (params, state, jnp.broadcast_to(jnp.arange(samples), (members, samples)))
+        # running sum of the losses of the batches stepped on (the online loss), per member
+        online = jnp.full((members, blocks + 1), jnp.nan)
 
         def keep_going(loop):
-            r, _, _, active, _ = loop
+            r, _, _, active, _, _, _ = loop
             return (r < blocks) & jnp.any(active)
 
         def block(loop):
-            r, carry, curve, active, done = loop
+            r, carry, curve, active, done, seen, online = loop
 
             def step(c, t):
-                return step_all(*c, data, keys, t), None
+                p, state, perm, total = c
+                p, state, perm, value = step_all(p, state, perm, data, keys, t)
+                return (p, state, perm, total + value), None
 
-            moved, _ = jax.lax.scan(step, carry, r * record_every + jnp.arange(record_every))
+            (*moved, total), _ = jax.lax.scan(step, (*carry, seen), r * record_every + jnp.arange(record_every))
             carry = jax.tree_util.tree_map(
-                lambda new, old: jnp.where(active.reshape((-1,) + (1,) * (new.ndim - 1)), new, old), moved, carry)
+                lambda new, old: jnp.where(active.reshape((-1,) + (1,) * (new.ndim - 1)), new, old), tuple(moved), carry)
+            seen = jnp.where(active, total, seen)
             value = loss_all(carry[0], data)
             curve = curve.at[:, r + 1].set(jnp.where(active, value, curve[:, r]))
-            return r + 1, carry, curve, active & ~(value <= stop), done + active
+            online = online.at[:, r + 1].set(jnp.where(active, seen / ((r + 1) * record_every), online[:, r]))
+            return r + 1, carry, curve, active & ~(value <= stop), done + active, seen, online
 
-        loop = (0, carry, curve, ~(first <= stop), jnp.zeros(members, dtype=jnp.int32))
-        r, (final, _, _), curve, _, done = jax.lax.while_loop(keep_going, block, loop)
-        curve = jnp.where(jnp.arange(blocks + 1) > r, curve[:, r][:, None], curve)  # stopped members stay put
-        return final, curve, done
+        loop = (0, carry, curve, ~(first <= stop), jnp.zeros(members, dtype=jnp.int32), jnp.zeros(members), online)
+        r, (final, _, _), curve, _, done, _, online = jax.lax.while_loop(keep_going, block, loop)
+        stay = jnp.arange(blocks + 1) > r  # stopped members stay put
+        curve = jnp.where(stay, curve[:, r][:, None], curve)
+        online = jnp.where(stay, online[:, r][:, None], online)
+        return final, curve, done, online
 
     return jax.jit(run)
 
@@ -309,8 +277,33 @@ def per_member(fn: Callable, params, *arrays, data_axis: int | None = None) -> n
     return np.asarray(jax.jit(jax.vmap(fn, in_axes=(0,) + (data_axis,) * len(arrays)))(params, *arrays))
 
 
+def endpoints(problem, params, *, seed: int, grad_tol: float, steps, optimizer=None, runs=None, seconds: float = 0.0):
+    """Trained points of one Problem as `spurious.optimize.Endpoints`, so `spurious.analyze.analyze`
+    classifies them (and groups them into families) exactly as it does multistart's endpoints.
+
+    params: (members, *problem.shape) final points; grad_tol decides the status (the Frobenius norm
+    of the gradient at or below it: 'converged'; a non-finite point: 'diverged'; else 'not_converged');
+    steps: steps each member took (an int or one per member); optimizer: what trained them (recorded,
+    e.g. an optax spec); runs: run indices (default 0..members-1)."""
+    from .optimize import CONVERGED, DIVERGED, NOT_CONVERGED, Endpoints
+
+    params = np.asarray(params, dtype=np.float64).reshape((-1,) + tuple(problem.shape))
+    members = params.shape[0]
+    value_and_grad = jax.jit(jax.vmap(lambda x: (problem.loss(x), problem.grad(x))))
+    loss, grad = value_and_grad(jnp.asarray(params))
+    loss, grad = np.asarray(loss), np.asarray(grad).reshape(members, -1)
+    grad_norm = np.sqrt(np.sum(grad * grad, axis=1))
+    finite = np.isfinite(loss) & np.isfinite(grad_norm) & np.all(np.isfinite(params.reshape(members, -1)), axis=1)
+    status = np.where(~finite, DIVERGED, np.where(grad_norm <= grad_tol, CONVERGED, NOT_CONVERGED))
+    return Endpoints(run=np.arange(members) if runs is None else np.asarray(runs, dtype=np.int64), params=params,
+                     loss=loss, grad_norm=grad_norm,
+                     steps=np.broadcast_to(np.asarray(steps, dtype=np.int64), (members,)).copy(),
+                     halvings=np.zeros(members, dtype=np.int64), newton=np.zeros(members, dtype=bool),
+                     status=status.astype(str), seed=int(seed), optimizer=optimizer, seconds=float(seconds))
+
+
 __all__ = [
-    "Training", "cube", "cube_points", "gaussian", "jsonable", "members_of", "non_negative_int", "number_list",
+    "Training", "endpoints", "cube", "cube_points", "gaussian", "jsonable", "members_of", "non_negative_int", "number_list",
     "optimizer", "parity", "per_member", "positive_int", "positive_number", "random_signs", "random_subset",
     "stream_key", "train_many",
 ]

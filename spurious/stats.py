@@ -1,24 +1,25 @@
 """Small statistics used across reports."""
 from __future__ import annotations
 
-import math
-
 
 def wilson_interval(successes: int, trials: int, confidence: float = 0.95) -> tuple[float, float]:
-    """Wilson score interval for a binomial proportion (well behaved at 0 and 1)."""
+    """Wilson score interval for a binomial proportion (well behaved at 0 and 1; SciPy's)."""
     if trials <= 0:
         return (0.0, 1.0)
-    from scipy.stats import norm
+    from scipy.stats import binomtest
 
-    z = float(norm.ppf(0.5 + confidence / 2))
-    p = successes / trials
-    denom = 1 + z * z / trials
-    centre = (p + z * z / (2 * trials)) / denom
-    half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / denom
+    ci = binomtest(int(successes), int(trials)).proportion_ci(confidence, method="wilson")
     # exact at the ends: the formula leaves a rounding residue of ~1e-18 there
-    low = 0.0 if successes == 0 else max(0.0, centre - half)
-    high = 1.0 if successes == trials else min(1.0, centre + half)
+    low = 0.0 if successes == 0 else max(0.0, float(ci.low))
+    high = 1.0 if successes == trials else min(1.0, float(ci.high))
     return (low, high)
+
+
+def share(count: int, total: int, confidence: float = 0.95) -> dict:
+    """{count, total, fraction, ci_low, ci_high}: a count out of a total with its Wilson interval."""
+    low, high = wilson_interval(count, total, confidence)
+    return {"count": int(count), "total": int(total), "fraction": count / total if total else float("nan"),
+            "ci_low": low, "ci_high": high}
 
 
 def two_sample_p_value(count_a: int, total_a: int, count_b: int, total_b: int) -> float:

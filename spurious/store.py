@@ -32,7 +32,9 @@ import time
 import uuid
 from contextlib import contextmanager
 
-from .errors import SpuriousError
+from .core.errors import SpuriousError
+from .core.jsonable import canonical_json
+from .core.version import __version__
 
 SCHEMA_VERSION = "1"
 DEFAULT_PATH = "spurious.db"
@@ -138,8 +140,6 @@ class Store:
             if create:
                 have = {r[0] for r in self.db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
                 if not {"studies", "cells", "runs", "locks", "meta"} <= have:
-                    from . import __version__
-
                     self.db.executescript(
                         "BEGIN IMMEDIATE;" + _SCHEMA +
                         f"INSERT OR IGNORE INTO meta VALUES ('schema', '{SCHEMA_VERSION}');"
@@ -207,55 +207,53 @@ class Store:
         known = [r[0] for r in self.db.execute("SELECT key FROM studies ORDER BY id")]
         raise SpuriousError(f"no study {name!r} in {self.path} (it holds: {', '.join(known) or 'nothing yet'})")
 
-    def register(self, config, cells: list[dict]) -> int:
-        """Record a study (idempotent); refuse a different configuration under the same key."""
-        from . import __version__
-        from .studies.config import canonical_json
+    def register(self, study: dict, problems: list[dict], cells: list[dict]) -> int:
+        """Record a study (idempotent); refuse a different configuration under the same key.
 
-        problems = config.problems()
+        study: {key, name, size, kind, title, config (plain data), work_hash}; problems: the planned
+        problems ({key, name, params, optimizer, tolerances}); cells: the planned cells."""
         per_problem: dict[str, list[int]] = {}
         for cell in cells:
-            if cell["kind"] == "landscape":
+            if "problem_key" in cell:
                 per_problem.setdefault(cell["problem_key"], []).append(cell["runs"])
         runs_total = sum(sum(v) for v in per_problem.values())
         with self._write() as db:
-            row = db.execute("SELECT id, work_hash, cells_total FROM studies WHERE key = ?", (config.key,)).fetchone()
+            row = db.execute("SELECT id, work_hash, cells_total FROM studies WHERE key = ?", (study["key"],)).fetchone()
             if row is not None:
-                self._check_same(config, row)
+                self._check_same(study["key"], study["work_hash"], row)
                 return row["id"]
             now = time.time()
             cur = db.execute(
                 "INSERT INTO studies (key, name, size, kind, title, config, work_hash, cells_total, runs_total, "
                 "version, created, updated) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                (config.key, config.name, config.size, config.kind, config.title, canonical_json(config.to_dict()),
-                 config.work_hash(), len(cells), runs_total, __version__, now, now))
+                (study["key"], study["name"], study["size"], study["kind"], study["title"],
+                 canonical_json(study["config"]), study["work_hash"], len(cells), runs_total, __version__, now, now))
             study_id = cur.lastrowid
             for position, p in enumerate(problems):
                 runs = per_problem.get(p["key"], [])
                 db.execute("INSERT INTO problems VALUES (?,?,?,?,?,?,?,?,?)",
-                           (study_id, p["key"], position, p["name"], canonical_json(p["params"]),
+                           (study_id, p["key"], position, p["name"], json.dumps(p["params"], allow_nan=False),
                             canonical_json(p["optimizer"]), canonical_json(p["tolerances"]), len(runs), sum(runs)))
             return study_id
 
-    def _check_same(self, config, row):
-        if row["work_hash"] != config.work_hash():
+    def _check_same(self, key: str, work_hash: str, row):
+        if row["work_hash"] != work_hash:
             raise SpuriousError(
-                f"study {config.key!r} in {self.path} was run with a different configuration; "
+                f"study {key!r} in {self.path} was run with a different configuration; "
                 f"give this one another name or use another --store")
 
-    def check_compatible(self, config):
+    def check_compatible(self, key: str, work_hash: str):
         """Raise if the store holds this study key with other settings (read-only check)."""
-        row = self.db.execute("SELECT id, work_hash FROM studies WHERE key = ?", (config.key,)).fetchone()
+        row = self.db.execute("SELECT id, work_hash FROM studies WHERE key = ?", (key,)).fetchone()
         if row is not None:
-            self._check_same(config, row)
+            self._check_same(key, work_hash, row)
 
-    def config(self, key: str):
-        from .studies.config import StudyConfig
-
+    def config(self, key: str) -> dict:
+        """The stored configuration of a study (plain data, as it was registered)."""
         row = self.study(key)
         if row is None:
             raise SpuriousError(f"no study {key!r} in {self.path}")
-        return StudyConfig.from_dict(row["config"])
+        return row["config"]
 
     def _id(self, key: str) -> int:
         row = self.db.execute("SELECT id FROM studies WHERE key = ?", (key,)).fetchone()
@@ -301,8 +299,6 @@ class Store:
             d = dict(r)
             for k in ("params", "optimizer", "tolerances"):
                 d[k] = json.loads(d[k])
-            first = [k for k in ("teacher", "student", "dim") if k in d["params"]]
-            d["params"] = {k: d["params"][k] for k in first + [k for k in d["params"] if k not in first]}
             out.append(d)
         return out
 
@@ -314,7 +310,6 @@ class Store:
     @staticmethod
     def _family_row(r, local=False) -> dict:
         d = dict(r)
-        d["index"] = d.pop("morse_index")
         d["spectrum"] = json.loads(d["spectrum"]) if d["spectrum"] else []
         d["representative"] = json.loads(d["representative"]) if d["representative"] else None
         return d
@@ -322,8 +317,6 @@ class Store:
     def commit_cell(self, key: str, token: str, cell: dict, result: dict, families: list[dict] | None = None) -> bool:
         """Write one finished cell atomically; `families`: the problem's joined families, when this
         cell completes its problem. Returns False (writing nothing) if the cell is already stored."""
-        from .studies.config import canonical_json
-
         study_id = self._id(key)
         with self._write() as db:
             self._check_token(db, key, token)
@@ -333,10 +326,10 @@ class Store:
                     raise SpuriousError(f"study {key!r}: stored cell {cell['index']} differs from the planned one")
                 return False
             now = time.time()
-            if cell["kind"] == "experiment":
+            if "problem_key" not in cell:  # a cell with one result (an experiment's), no runs
                 db.execute("INSERT INTO cells (study_id, idx, key, kind, spec, result, seconds, version, finished) "
                            "VALUES (?,?,?,?,?,?,?,?,?)",
-                           (study_id, cell["index"], cell["key"], "experiment", canonical_json(cell),
+                           (study_id, cell["index"], cell["key"], cell["kind"], canonical_json(cell),
                             canonical_json(result["result"]), result.get("seconds"), result.get("version"), now))
             else:
                 runs, fams = result["runs"], result["families"]
@@ -345,11 +338,11 @@ class Store:
                     counts[c] = counts.get(c, 0) + 1
                 summary = {"counts": counts, "seconds": result["seconds"], "families": len(fams)}
                 db.execute("INSERT INTO cells VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                           (study_id, cell["index"], cell["key"], "landscape", cell["problem_key"], cell["seed"],
+                           (study_id, cell["index"], cell["key"], cell["kind"], cell["problem_key"], cell["seed"],
                             cell["first_run"], cell["runs"], canonical_json(cell), canonical_json(summary),
                             result["seconds"]["total"], result["device"], result["version"], now))
                 names = ("status", "class", "loss", "grad_norm", "polished_grad_norm", "polished", "steps",
-                         "halvings", "newton", "index", "lambda_min", "lambda_max", "family")
+                         "halvings", "newton", "morse_index", "lambda_min", "lambda_max", "family")
                 columns = [runs[n] for n in names]
                 db.executemany(
                     f"INSERT INTO runs VALUES (?,?,?,?,?,{','.join('?' * len(RUN_COLUMNS))})",
@@ -358,7 +351,7 @@ class Store:
                 db.executemany(
                     "INSERT INTO cell_families VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                     [(study_id, cell["index"], f["id"], cell["problem_key"], cell["seed"], f["run"], f["loss"],
-                      f["class"], f["index"], f["lambda_min"], f["lambda_max"], f["count"],
+                      f["class"], f["morse_index"], f["lambda_min"], f["lambda_max"], f["count"],
                       json.dumps(f["spectrum"]), json.dumps(f["representative"])) for f in fams])
                 if families is not None:
                     self._write_families(db, study_id, cell["problem_key"], families)
@@ -376,7 +369,7 @@ class Store:
         db.execute("DELETE FROM family_members WHERE study_id = ? AND problem_key = ?", (study_id, problem_key))
         for f in families:
             db.execute("INSERT INTO families VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                       (study_id, problem_key, f["id"], f["class"], f["loss"], f["index"], f["lambda_min"],
+                       (study_id, problem_key, f["id"], f["class"], f["loss"], f["morse_index"], f["lambda_min"],
                         f["lambda_max"], f["count"], f["fraction"], f["ci_low"], f["ci_high"], f["seed"], f["run"],
                         json.dumps(f["spectrum"]), json.dumps(f["representative"])))
             db.executemany("INSERT INTO family_members VALUES (?,?,?,?,?)",
@@ -481,7 +474,7 @@ class Store:
         study_id = self._id(key)
         frame = pd.read_sql_query(
             "SELECT r.problem_key, r.seed, r.run, r.cell, r.status, r.class, r.loss, r.grad_norm, "
-            "r.polished_grad_norm, r.polished, r.steps, r.halvings, r.newton, r.morse_index AS 'index', "
+            "r.polished_grad_norm, r.polished, r.steps, r.halvings, r.newton, r.morse_index, "
             "r.lambda_min, r.lambda_max, r.cell_family, COALESCE(m.family, -1) AS family FROM runs r "
             "LEFT JOIN family_members m ON m.study_id = r.study_id AND m.cell = r.cell AND m.local = r.cell_family "
             "WHERE r.study_id = ? ORDER BY r.cell, r.seed, r.run", self.db, params=(study_id,))
@@ -521,7 +514,7 @@ class Store:
         for r in self.db.execute("SELECT idx, key, kind, problem_key, seed, first_run, runs, spec, result, device, "
                                  "version FROM cells WHERE study_id = ? ORDER BY idx", (study_id,)):
             result = json.loads(r["result"]) if r["result"] else None
-            if isinstance(result, dict) and r["kind"] == "landscape":
+            if isinstance(result, dict) and r["problem_key"] is not None:
                 result.pop("seconds", None)
             cells.append((*tuple(r)[:8], result, r["device"], r["version"]))
         row = self.db.execute("SELECT key, kind, config, work_hash, cells_total, runs_total FROM studies WHERE id = ?",

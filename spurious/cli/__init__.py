@@ -6,10 +6,10 @@ import argparse
 import importlib
 import sys
 
-from ..errors import SpuriousError
+from ..core.errors import SpuriousError
 
 #: command modules, in the order `spurious --help` lists them
-COMMAND_MODULES = ("run", "certify", "study")
+COMMAND_MODULES = ("run", "problems", "certify", "study")
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -21,7 +21,7 @@ class OneLineParser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .. import __version__
+    from ..core.version import __version__
 
     parser = OneLineParser(prog="spurious", description="Where gradient descent ends on neural-network "
                            "landscapes, and what each endpoint is.")

@@ -1,6 +1,8 @@
-"""`spurious certify` and `spurious verify`: rigorous certificates for critical points of the ReLU landscape.
+"""`spurious certify` and `spurious verify`: rigorous certificates for critical points of a landscape
+that has a rigorous (ball-arithmetic) evaluation (today the ReLU teacher-student population loss).
 
-    spurious certify --teacher 8 --student 8 --point W.npy -o cert.json
+    spurious certify --problem relu-teacher-student --param teacher=8 --param student=8 --point W.npy -o cert.json
+    spurious certify --teacher 8 --student 8 --point W.npy -o cert.json        (the same, in shorthand)
     spurious certify --teacher 10 --student 10 --runs 200 --seed 0 --family lowest-spurious -o cert.json
     spurious verify cert.json
 """
@@ -8,27 +10,37 @@ from __future__ import annotations
 
 import sys
 
-from ..errors import SpuriousError
+from ..core.errors import SpuriousError
 
 
 def register(subparsers):
     p = subparsers.add_parser(
         "certify", help="prove in ball arithmetic that a critical point (spurious minimum or saddle) exists",
-        description="Prove, in outward-rounded ball arithmetic (Arb), that the exact ReLU teacher-student "
-                    "population loss has exactly one critical point in an explicit ball around a given point, "
-                    "its Morse index (minimum, or saddle with index) and an enclosure of its loss; write a "
-                    "certificate that `spurious verify` re-checks from the file alone. The point comes from "
-                    "--point FILE, or from a multistart run (--runs/--from-run) whose family --family is taken.")
-    p.add_argument("--teacher", "-k", type=int, required=True, help="teacher neurons k")
-    p.add_argument("--student", "-n", type=int, required=True, help="student neurons n")
-    p.add_argument("--dim", "-d", type=int, default=None, help="input dimension d (default k)")
+        description="Prove, in outward-rounded ball arithmetic (Arb), that the problem's loss has exactly one "
+                    "critical point in an explicit ball around a given point, its Morse index (minimum, or saddle "
+                    "with index) and an enclosure of its loss; write a certificate that `spurious verify` re-checks "
+                    "from the file alone. Only problems with a rigorous evaluation can be certified (today "
+                    "relu-teacher-student, the exact ReLU teacher-student population loss); others are refused "
+                    "before any work. The point comes from --point FILE, or from a multistart run "
+                    "(--runs/--from-run) whose family --family is taken.")
+    p.add_argument("--problem", metavar="SPEC", default=None,
+                   help="a registered problem name or your own path/to/file.py:NAME or package.module:NAME "
+                        "(default relu-teacher-student)")
+    p.add_argument("--param", metavar="KEY=VALUE", action="append", default=[],
+                   help="a parameter of the problem, typed by its registry entry (repeatable)")
+    g = p.add_argument_group("shorthand for --problem relu-teacher-student")
+    g.add_argument("--teacher", "-k", type=int, default=None, help="teacher neurons k (--param teacher=K)")
+    g.add_argument("--student", "-n", type=int, default=None, help="student neurons n (--param student=N)")
+    g.add_argument("--dim", "-d", type=int, default=None, help="input dimension d, default k (--param dim=D)")
     p.add_argument("--point", metavar="FILE", default=None,
                    help="the point: .npy, JSON (a matrix, or an object with 'point'/'representative'), or text rows")
     p.add_argument("--from-run", action="store_true",
                    help="run the engine and certify one family's representative (implied by --runs)")
     p.add_argument("--runs", "-r", type=int, default=None, help="random starts for --from-run (default 100)")
     p.add_argument("--seed", "-s", type=int, default=0, help="random seed for --from-run (default 0)")
-    p.add_argument("--protocol", choices=("2018", "2021"), default="2018", help="optimizer protocol for --from-run")
+    p.add_argument("--protocol", default=None,
+                   help="with --from-run: one of the problem's named optimizer protocols (relu-teacher-student: "
+                        "2018, 2021; default: the problem's own)")
     p.add_argument("--family", default="lowest-spurious",
                    help="with --from-run: lowest-spurious (default), lowest-saddle, or a family id")
     p.add_argument("--device", default="auto", help="cpu, gpu or auto, for --from-run")
@@ -52,26 +64,48 @@ def register(subparsers):
     v.set_defaults(handler=handle_verify)
 
 
+#: the landscape the --teacher/--student/--dim shorthand names
+SHORTHAND_PROBLEM = "relu-teacher-student"
+
+
 def _problem(args):
-    from ..problems.relu import ReLUTeacherStudent
+    """The problem from --problem/--param (or the shorthand), checked by the registry, and refused
+    here when it cannot be certified: every refusal comes before any optimization or file output."""
+    from ..certify import rigorous_data
+    from ..problems import entry
 
-    return ReLUTeacherStudent(teacher=args.teacher, student=args.student, dim=args.dim)
+    shorthand = {name: getattr(args, name) for name in ("teacher", "student", "dim") if getattr(args, name) is not None}
+    spec = args.problem if args.problem is not None else SHORTHAND_PROBLEM
+    if shorthand and spec != SHORTHAND_PROBLEM:
+        flags = ", ".join(f"--{name}" for name in shorthand)
+        raise SpuriousError(f"{flags}: shorthand for --problem {SHORTHAND_PROBLEM}; "
+                            f"for {spec!r} give --param KEY=VALUE")
+    problem_entry = entry(spec)
+    params = dict(shorthand)
+    for item in args.param:
+        key, equals, text = item.partition("=")
+        key = key.strip()
+        if not equals or not key:
+            raise SpuriousError(f"--param {item!r}: expected KEY=VALUE")
+        parameter = problem_entry.parameter(key)
+        if parameter is None:
+            known = ", ".join(p.name for p in problem_entry.parameters + problem_entry.shorthands) or "none"
+            raise SpuriousError(f"--param {key}: problem {problem_entry.name!r} takes no parameter {key!r} "
+                                f"(parameters: {known})")
+        if key in params:
+            raise SpuriousError(f"--param {key}: given twice" + (f" (also as --{key})" if key in shorthand else ""))
+        params[key] = parameter.parse(text, f"--param {key}")
+    problem = problem_entry.build(params)
+    rigorous_data(problem)
+    return problem
 
 
-def _point_from_run(args, problem):
-    from .. import GradientDescent, run
-    from .._jax import resolve_device
+def _point_from_run(args, problem, optimizer):
+    from .. import run
     from ..certify import choose_family
     from .progress import Progress
 
     runs = 100 if args.runs is None else args.runs
-    if runs <= 0:
-        raise SpuriousError(f"--runs must be a positive integer, got {runs}")
-    if args.seed < 0:
-        raise SpuriousError(f"--seed must be non-negative, got {args.seed}")
-    resolve_device(args.device)
-    optimizer = (GradientDescent.safran_shamir_2018() if args.protocol == "2018"
-                 else GradientDescent.safran_yehudai_shamir_2021(problem.teacher))
     progress = None if args.quiet else Progress("runs")
     result = run(problem, runs, seed=args.seed, optimizer=optimizer, device=args.device, progress=progress)
     family = choose_family(result.analysis, args.family)
@@ -82,17 +116,25 @@ def _point_from_run(args, problem):
 
 def handle_certify(args) -> int:
     from ..certify import certify, read_point
+    from ..core.setup import resolve_device
+    from ..optimize import protocol
 
     from_run = args.from_run or args.runs is not None
+    problem = _problem(args)
     if args.point is not None and from_run:
         raise SpuriousError("give either --point or --from-run/--runs, not both")
     if args.point is None and not from_run:
         raise SpuriousError("give the point to certify: --point FILE, or --from-run/--runs to run the engine")
-    problem = _problem(args)
     if args.point is not None:
         point, note = read_point(args.point, problem), f"point from {args.point}"
     else:
-        point, note = _point_from_run(args, problem)
+        if args.runs is not None and args.runs <= 0:
+            raise SpuriousError(f"--runs must be a positive integer, got {args.runs}")
+        if args.seed < 0:
+            raise SpuriousError(f"--seed must be non-negative, got {args.seed}")
+        optimizer = protocol(problem, args.protocol)  # an unknown protocol is refused before the run
+        resolve_device(args.device)
+        point, note = _point_from_run(args, problem, optimizer)
     certificate = certify(problem, point, precision=args.precision, radius_factor=args.radius_factor,
                           polish=args.polish)
     if args.output == "-":

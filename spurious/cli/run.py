@@ -1,25 +1,26 @@
-"""`spurious run`: multistart gradient descent on the ReLU teacher-student landscape, classified."""
+"""`spurious run`: multistart gradient descent on any landscape, every endpoint classified."""
 from __future__ import annotations
 
 import json
 import sys
 
-from ..errors import SpuriousError
+from ..core.errors import SpuriousError
+from .paths import check_output_file
+from .problem_args import add_problem_args, problem_from_args
 
 
 def register(subparsers):
     p = subparsers.add_parser(
         "run", help="optimize many random starts and classify every endpoint",
-        description="Gradient descent from many random starts on the exact two-layer ReLU population "
-                    "loss (Safran & Shamir 2018 protocol by default); prints counts per class and the "
-                    "families of endpoints equal up to symmetry.")
-    p.add_argument("--teacher", "-k", type=int, required=True, help="teacher neurons k")
-    p.add_argument("--student", "-n", type=int, required=True, help="student neurons n")
-    p.add_argument("--dim", "-d", type=int, default=None, help="input dimension d (default k)")
+        description="Gradient descent from many random starts on a landscape (by default the exact two-layer "
+                    "ReLU population loss with the Safran & Shamir 2018 protocol); prints counts per class and "
+                    "the families of endpoints equal up to symmetry.")
+    add_problem_args(p)
     p.add_argument("--runs", "-r", type=int, default=100, help="number of random starts (default 100)")
     p.add_argument("--seed", "-s", type=int, default=0, help="random seed (default 0)")
-    p.add_argument("--protocol", choices=("2018", "2021"), default="2018",
-                   help="2018: step 0.1, stop at max_i|2pi grad_i| <= 1e-9; 2021: step 5/k, stop at |grad|_F <= 1e-12")
+    p.add_argument("--protocol", default=None,
+                   help="a named optimizer protocol of the problem (relu-teacher-student: 2018, the default: step "
+                        "0.1, stop at max_i|2pi grad_i| <= 1e-9; 2021: step 5/k, stop at |grad|_F <= 1e-12)")
     p.add_argument("--step", type=float, default=None, help="step size (overrides the protocol's)")
     p.add_argument("--grad-tol", type=float, default=None, help="stop tolerance (overrides the protocol's)")
     p.add_argument("--max-steps", type=int, default=None, help="give up after this many steps (default 1e6)")
@@ -32,30 +33,26 @@ def register(subparsers):
 
 
 def handle(args) -> int:
-    from .. import GradientDescent, ReLUTeacherStudent, run
-    from .._jax import resolve_device
+    from ..core.setup import resolve_device
+    from ..optimize import protocol
+    from ..pipeline import run
     from ..report import format_run_summary, run_summary
     from .progress import Progress
 
+    # every check before any work: the options, the output path, the problem, the optimizer
     if args.runs is None or args.runs <= 0:
         raise SpuriousError(f"--runs must be a positive integer, got {args.runs}")
     if args.seed < 0:
         raise SpuriousError(f"--seed must be non-negative, got {args.seed}")
+    if args.json not in (None, "-"):
+        check_output_file(args.json, "--json")
     resolve_device(args.device)
-    problem = ReLUTeacherStudent(teacher=args.teacher, student=args.student, dim=args.dim)
-    overrides = {}
-    if args.step is not None:
-        overrides["step"] = args.step
-    if args.grad_tol is not None:
-        overrides["grad_tol"] = args.grad_tol
-    if args.max_steps is not None:
-        overrides["max_steps"] = args.max_steps
+    _, _, problem = problem_from_args(args)
+    overrides = {"step": args.step, "grad_tol": args.grad_tol, "max_steps": args.max_steps}
+    overrides = {k: v for k, v in overrides.items() if v is not None}
     if args.pure_gd:
         overrides["newton_switch"] = None
-    if args.protocol == "2018":
-        optimizer = GradientDescent.safran_shamir_2018(**overrides)
-    else:
-        optimizer = GradientDescent.safran_yehudai_shamir_2021(problem.teacher, **overrides)
+    optimizer = protocol(problem, args.protocol, **overrides)
     progress = None if args.quiet else Progress("runs")
     result = run(problem, args.runs, seed=args.seed, optimizer=optimizer, device=args.device, progress=progress)
     summary = run_summary(result)

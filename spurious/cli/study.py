@@ -6,7 +6,7 @@ import os
 import sys
 import time
 
-from ..errors import SpuriousError
+from ..core.errors import SpuriousError
 
 SIZES_HELP = ("size variant: quick (minutes, for a first look), cpu (the default), full (the paper's budget); "
               "a study may define more (safran-shamir-2018: table, the n = k table at full budget)")
@@ -74,10 +74,11 @@ def register(subparsers):
     p.set_defaults(handler=handle_status)
 
     p = sub.add_parser("certify", help="certify a stored study's families in ball arithmetic (resumable)",
-                       description="Prove, for each selected family of the study's finished ReLU problems, that a "
-                                   "critical point of the stated kind exists near its representative (see "
-                                   "docs/certify.md); outcomes are committed to the store one family at a time and "
-                                   "the report marks them. Families already done are skipped.")
+                       description="Prove, for each selected family of the study's finished problems that can be "
+                                   "certified (those with a rigorous evaluation, today relu-teacher-student; others "
+                                   "are skipped and counted), that a critical point of the stated kind exists near "
+                                   "its representative (see docs/certify.md); outcomes are committed to the store "
+                                   "one family at a time and the report marks them. Families already done are skipped.")
     p.add_argument("study", help="study name or name@size")
     _store_arg(p)
     p.add_argument("--classes", default="spurious_minimum,saddle",
@@ -126,7 +127,7 @@ def _executor(args, device: str):
         if given:
             verb = "applies" if len(given) == 1 else "apply"
             raise SpuriousError(f"{', '.join(given)} {verb} only with --executor ray")
-        from .._jax import resolve_device
+        from ..core.setup import resolve_device
 
         resolve_device(device)
         return InProcessExecutor(device=device)
@@ -144,6 +145,7 @@ def _execute(config, args, command: str) -> int:
 
 
 def _execute_with(config, args, command: str, executor) -> int:
+    from ..studies.kinds import kind_of
     from ..studies.runner import run_study
     from ..store import Store
     from .progress import Progress
@@ -154,10 +156,11 @@ def _execute_with(config, args, command: str, executor) -> int:
         existing = store.study(config.key)
         if existing is not None and existing["complete"]:
             log(f"study {config.key}: all {existing['cells_total']} cells are already in {store.path}; nothing to run")
-        bar = None if args.quiet else Progress("runs" if config.kind == "landscape" else "cells")
+        kind = kind_of(config)
+        bar = None if args.quiet else Progress(kind.unit)
         on_cell = None
         if not args.quiet and not bar.enabled:
-            on_cell = lambda cell, result, done, total: log(_cell_line(cell, result, done, total))
+            on_cell = lambda cell, result, done, total: log(f"cell {done}/{total}: {kind.describe(cell, result)}")
         started = time.perf_counter()
         outcome = run_study(config, store, executor, progress=bar, on_cell=on_cell,
                             break_lock=args.break_lock, command=command)
@@ -171,15 +174,6 @@ def _execute_with(config, args, command: str, executor) -> int:
         return 0
     finally:
         store.close()
-
-
-def _cell_line(cell, result, done, total) -> str:
-    if cell["kind"] == "landscape":
-        p = cell["params"]
-        what = " ".join(f"{k}={v}" for k, v in p.items())
-        return (f"cell {done}/{total}: {what} seed {cell['seed']} runs {cell['first_run']}.."
-                f"{cell['first_run'] + cell['runs'] - 1}: {result['seconds']['total']:.1f} s")
-    return f"cell {done}/{total}: {result.get('seconds', 0):.1f} s"
 
 
 def _print_report(store, key: str, html_dir: str | None) -> str | None:
@@ -205,6 +199,7 @@ def handle_run(args) -> int:
 
 def handle_resume(args) -> int:
     from ..store import Store
+    from ..studies.config import StudyConfig
 
     path = _store_path(args)
     with Store(path, create=False) as store:
@@ -218,7 +213,7 @@ def handle_resume(args) -> int:
             if len(unfinished) > 1:
                 raise SpuriousError(f"{path} holds several unfinished studies ({', '.join(unfinished)}); name one")
             key = unfinished[0]
-        config = store.config(key)
+        config = StudyConfig.from_dict(store.config(key))
     return _execute(config, args, command=f"spurious study resume {key}")
 
 
@@ -250,14 +245,20 @@ def handle_certify(args) -> int:
         key = store.resolve(args.study)
         result = certify_study(store, key, classes, lowest_only=args.lowest, out_dir=args.out,
                                command=f"spurious study certify {key}", on_family=line)
+    skipped = ""
+    if result.uncertifiable:
+        reasons = "; ".join(sorted(set(result.uncertifiable.values())))
+        count = len(result.uncertifiable)
+        skipped = f"; skipped {count} problem{'s' if count > 1 else ''} that cannot be certified ({reasons})"
     print(f"{key}: {result.certified} certified, {result.refused} refused, {result.skipped} already in the store "
-          f"({result.seconds:.1f} s)" + (f"; certificates in {args.out}" if args.out else ""))
+          f"({result.seconds:.1f} s)" + (f"; certificates in {args.out}" if args.out else "") + skipped)
     return 0
 
 
 def handle_list(args) -> int:
     from ..report.tables import format_table
-    from ..studies.builtin import catalogue, experiment_load_errors
+    from ..studies.builtin import catalogue
+    from ..studies.experiment_catalogue import experiment_load_errors
 
     rows = []
     for entry in catalogue():

@@ -3,7 +3,7 @@ seed paper. `EXPERIMENTS` maps study names to them; the study runner (spurious.s
 cells through the store and renders their reports."""
 from __future__ import annotations
 
-from .base import Experiment, ExperimentReport
+from .base import Experiment, ExperimentReport, Figure, Panel, Series
 
 EXPERIMENTS: dict[str, Experiment] = {}
 
@@ -24,4 +24,4 @@ def load_all() -> dict[str, Experiment]:
     return EXPERIMENTS
 
 
-__all__ = ["EXPERIMENTS", "Experiment", "ExperimentReport", "register", "load_all"]
+__all__ = ["EXPERIMENTS", "Experiment", "ExperimentReport", "Figure", "Panel", "Series", "register", "load_all"]

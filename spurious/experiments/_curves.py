@@ -1,22 +1,21 @@
-"""Small shared pieces of the landscape studies: convergence-rate fits, JSON-safe numbers, figures,
-and a batched accelerated local search with a monotone safeguard."""
+"""Small shared pieces of the landscape studies: convergence-rate fits, JSON-safe numbers, flat
+config sections, and the classes and families of analyzed endpoints as plain data."""
 from __future__ import annotations
 
-import math
 
-import jax
-import jax.numpy as jnp
 import numpy as np
+
+from ..core.jsonable import number, numbers
 
 
 def num(x) -> float | None:
     """A JSON-safe float (None for NaN/inf)."""
-    x = float(x)
-    return x if math.isfinite(x) else None
+    return number(float(x))
 
 
 def nums(values) -> list:
-    return [num(v) for v in np.asarray(values, dtype=np.float64).reshape(-1)]
+    """A flat list of JSON-safe floats."""
+    return numbers(np.asarray(values, dtype=np.float64).reshape(-1))
 
 
 def flat(prefix: str, section: dict) -> dict:
@@ -30,13 +29,33 @@ def section(config: dict, prefix: str) -> dict:
     return {k[len(start):]: v for k, v in config.items() if k.startswith(start)}
 
 
-def figure(width: float = 6.4, height: float = 4.2, ncols: int = 1):
-    """A matplotlib Figure without pyplot's global state (safe in worker threads)."""
-    from matplotlib.figure import Figure
+def classes_and_families(analysis) -> dict:
+    """What spurious.analyze found, as plain data for a cell result: runs per class, and each family's
+    class, Morse index, loss, size and number of symmetry zero modes left out of its spectrum."""
+    return {"classes": analysis.counts(),
+            "families": [{"class": f.cls, "morse_index": int(f.morse_index), "loss": num(f.loss),
+                          "count": int(f.count), "zero_modes": int(f.zero_modes)} for f in analysis.families]}
 
-    fig = Figure(figsize=(width * ncols, height), layout="constrained")
-    axes = fig.subplots(1, ncols)
-    return fig, axes
+
+def merge_classes(parts) -> dict[str, int]:
+    """Runs per class summed over several analyses' `classes_and_families` outputs."""
+    out: dict[str, int] = {}
+    for part in parts:
+        for cls, count in part["classes"].items():
+            out[cls] = out.get(cls, 0) + count
+    return out
+
+
+def describe_classes(counts: dict[str, int]) -> str:
+    return ", ".join(f"{cls} {count}" for cls, count in sorted(counts.items())) or "none"
+
+
+def describe_families(families, limit: int = 6) -> str:
+    """Families as 'class (index i) at loss L x count', largest first."""
+    families = sorted(families, key=lambda f: -f["count"])
+    text = "; ".join(f"{f['class']} (index {f['morse_index']}) at {f['loss']:.6g} x{f['count']}"
+                     if f["loss"] is not None else f"{f['class']} x{f['count']}" for f in families[:limit])
+    return text + (f"; {len(families) - limit} more" if len(families) > limit else "")
 
 
 def fit_rate(steps, losses, floor: float = 1e-24, start: float = 1e-3) -> dict:
@@ -80,76 +99,3 @@ def fit_rate(steps, losses, floor: float = 1e-24, start: float = 1e-3) -> dict:
                segment=[float(ts[0]), float(ts[-1])])
     out["class"] = "linear" if r2_lin >= r2_pow else "sublinear"
     return out
-
-
-def top_hessian_eigenvalue(grad_fn, x, iterations: int = 30):
-    """Largest Hessian eigenvalue at x by power iteration on Hessian-vector products (jvp of grad)."""
-    v = jnp.ones_like(x) / math.sqrt(x.size)
-
-    def body(_, carry):
-        v, _ = carry
-        hv = jax.jvp(grad_fn, (x,), (v,))[1]
-        norm = jnp.sqrt(jnp.sum(hv * hv))
-        return hv / jnp.maximum(norm, 1e-300), norm
-
-    _, top = jax.lax.fori_loop(0, iterations, body, (v, jnp.array(0.0)))
-    return top
-
-
-def safeguarded_descent(loss_and_grad, x0, warm_steps: int, steps: int, momentum: float,
-                        record_every: int | None = None):
-    """Local search: gradient descent for `warm_steps`, then Nesterov's accelerated gradient.
-
-    Steps are 1/L with L the top Hessian eigenvalue (power iteration) at the start of each phase.
-    Monotone safeguard: a step that raises the loss is rejected; with momentum, the velocity is
-    reset (O'Donoghue & Candes function restart); without, the step size is halved. Hence the loss
-    never increases, and every accepted move is a descent-type first-order step.
-    Returns (x, loss, step sizes of both phases, restarts, halvings, curve) where curve samples
-    the loss every `record_every` iterations of the accelerated phase (empty when None).
-    """
-    grad_only = lambda x: loss_and_grad(x)[1]
-
-    def step_size(x):
-        return 1.0 / jnp.maximum(top_hessian_eigenvalue(grad_only, x), 1e-12)
-
-    def gd_body(_, carry):
-        x, f, eta, halvings = carry
-        _, g = loss_and_grad(x)
-        x_new = x - eta * g
-        f_new, _ = loss_and_grad(x_new)
-        accept = f_new <= f
-        return (jnp.where(accept, x_new, x), jnp.where(accept, f_new, f),
-                jnp.where(accept, eta, 0.5 * eta), halvings + (~accept))
-
-    f0, _ = loss_and_grad(x0)
-    eta_warm = step_size(x0)
-    x, f, _, halvings = jax.lax.fori_loop(0, warm_steps, gd_body, (x0, f0, eta_warm, 0))
-    eta = step_size(x)
-
-    def nag_body(carry, _):
-        x, v, f, eta, restarts, halvings = carry
-        look = x + momentum * v
-        _, g = loss_and_grad(look)
-        v_new = momentum * v - eta * g
-        x_new = x + v_new
-        f_new, _ = loss_and_grad(x_new)
-        accept = f_new <= f
-        plain = jnp.sum(v * v) == 0
-        x = jnp.where(accept, x_new, x)
-        v = jnp.where(accept, v_new, jnp.zeros_like(v))
-        f = jnp.where(accept, f_new, f)
-        eta = jnp.where(~accept & plain, 0.5 * eta, eta)
-        return (x, v, f, eta, restarts + (~accept & ~plain), halvings + (~accept & plain)), None
-
-    carry = (x, jnp.zeros_like(x), f, eta, 0, halvings)
-    if record_every:
-        def outer(carry, _):
-            carry, _ = jax.lax.scan(nag_body, carry, None, length=record_every)
-            return carry, carry[2]
-
-        carry, curve = jax.lax.scan(outer, carry, None, length=steps // record_every)
-    else:
-        carry, _ = jax.lax.scan(nag_body, carry, None, length=steps)
-        curve = jnp.zeros((0,))
-    x, _, f, _, restarts, halvings = carry
-    return x, f, eta_warm, eta, restarts, halvings, curve

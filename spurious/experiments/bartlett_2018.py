@@ -8,29 +8,35 @@ reach loss <= 1e-10, while Phi with lambda_1 = -0.5 must never go below lambda_1
 number kappa (spectrum geomspace(kappa^-1/2, kappa^1/2, d)), with the step size scaled as
 c / (L max(1, lambda_max)^(2(L-1)/L)) (ours: the inverse curvature at the balanced solution), and
 power laws fitted to the counts.
+The landscape is the registered `deep-linear-residual` (one target per seed); gradient descent is
+`sgd.train_many` with optax.sgd (all seeds in one program), recording the loss after every step (the
+floor is checked at every step) and stopping each seed once its loss is <= eps (the hitting time).
+The endpoints of the main runs go through `spurious.analyze` (classes and families).
 """
 from __future__ import annotations
 
 import math
 import time
-from functools import partial
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .. import sgd
+from ..analyze import analyze
+from ..core.errors import SpuriousError
 from ..problems import deep_linear as dl
+from ..problems.deep_linear import DeepLinearResidual
 from . import register
-from ._curves import figure, flat, section, num, nums
-from ..errors import SpuriousError
-from .base import Experiment, ExperimentReport
+from ._curves import classes_and_families, describe_classes, flat, merge_classes, num, nums, section
+from .base import Experiment, ExperimentReport, Figure, Panel, Series
+
+#: a gradient this small (Frobenius) makes a main-run endpoint 'converged' for the analysis
+GRAD_TOL = 1e-9
 
 
 def main_eigenvalues(dim: int, negative: bool) -> np.ndarray:
-    lam = np.linspace(0.5, 2.0, dim)
-    if negative:
-        lam[0] = -0.5
-    return lam
+    return dl.default_eigenvalues(dim, negative)
 
 
 def sweep_eigenvalues(dim: int, condition: float) -> np.ndarray:
@@ -42,60 +48,12 @@ def sweep_step(depth: int, eigenvalues, scale: float) -> float:
     return scale / (depth * top ** (2.0 * (depth - 1) / depth))
 
 
-def _targets(seeds, eigenvalues):
-    return jax.vmap(lambda s: dl.symmetric_target(jax.random.PRNGKey(s), eigenvalues))(seeds)
-
-
-@partial(jax.jit, static_argnames=("depth", "steps", "record_every"))
-def _main_kernel(seeds, eigenvalues, step, *, depth, steps, record_every):
-    dim = eigenvalues.shape[0]
-
-    def one(seed):
-        key = jax.random.PRNGKey(seed)
-        q = dl.random_orthogonal(key, dim)
-        target = (q * eigenvalues[None, :]) @ q.T
-        th0 = dl.identity_start(depth, dim)
-
-        def inner(carry, _):
-            th, low = carry
-            f, g = dl.loss_and_grad(th, target)
-            return (th - step * g, jnp.minimum(low, f)), None
-
-        def outer(carry, _):
-            carry, _ = jax.lax.scan(inner, carry, None, length=record_every)
-            return carry, dl.loss(carry[0], target)
-
-        (th, low), curve = jax.lax.scan(outer, (th0, jnp.inf), None, length=steps // record_every)
-        final = dl.loss(th, target)
-        low = jnp.minimum(low, final)
-        product = dl.end_to_end(th)
-        along = jnp.einsum("ij,jk,ki->i", q.T, product, q)  # q_i^T P q_i for every eigenvector of Phi
-        return curve, low, final, along
-
-    return jax.vmap(one)(seeds)
-
-
-@partial(jax.jit, static_argnames=("depth", "max_steps"))
-def _hitting_kernel(seeds, eigenvalues, step, eps, *, depth, max_steps):
-    """Steps until the loss first drops to <= eps, for all seeds at once (max_steps + 1 = never)."""
-    dim = eigenvalues.shape[0]
-    targets = _targets(seeds, eigenvalues)
-    th = jnp.broadcast_to(dl.identity_start(depth, dim), (seeds.shape[0], depth, dim, dim))
-    lg = jax.vmap(dl.loss_and_grad)
-
-    def cond(carry):
-        i, _, hit = carry
-        return (i < max_steps) & jnp.any(hit > max_steps)
-
-    def body(carry):
-        i, th, hit = carry
-        f, g = lg(th, targets)
-        hit = jnp.where((hit > max_steps) & (f <= eps), i, hit)
-        return i + 1, th - step * g, hit
-
-    _, th, hit = jax.lax.while_loop(cond, body, (0, th, jnp.full(seeds.shape[0], max_steps + 1)))
-    f, _ = lg(th, targets)
-    return hit, f
+def _descend(problems, step: float, steps: int, stop_below=None):
+    """Full-batch GD from each problem's identity start, the loss recorded after every step."""
+    starts = jnp.stack([p.init(jax.random.PRNGKey(0)) for p in problems])  # init_std 0: the identity
+    targets = jnp.stack([p.target for p in problems])
+    return sgd.train_many(dl.loss, starts, (targets,), sgd.optimizer({"name": "sgd", "learning_rate": step}), steps,
+                          None, data_axis=0, record_every=1, stop_below=stop_below)
 
 
 def _power_fit(x_cols, y):
@@ -149,20 +107,34 @@ class Bartlett2018(Experiment):
 
     def run_cell(self, cell: dict) -> dict:
         started = time.perf_counter()
-        seeds = jnp.asarray(cell["seeds"])
+        seeds = cell["seeds"]
         if cell["part"] == "main":
-            lam = main_eigenvalues(cell["dim"], cell["variant"] == "negative")
-            curve, low, final, along = _main_kernel(seeds, jnp.asarray(lam), cell["step"], depth=cell["depth"],
-                                                    steps=cell["steps"], record_every=cell["record_every"])
-            return dict(eigenvalues=nums(lam), curves=[nums(c) for c in np.asarray(curve)], min_loss=nums(low),
-                        final_loss=nums(final), product_along_eigenvectors=[nums(a) for a in np.asarray(along)],
+            negative = cell["variant"] == "negative"
+            problems = [DeepLinearResidual(dim=cell["dim"], depth=cell["depth"], negative=negative, data_seed=s)
+                        for s in seeds]
+            training = _descend(problems, cell["step"], cell["steps"])
+            analyses, along = [], []
+            for i, (p, s) in enumerate(zip(problems, seeds)):
+                ends = sgd.endpoints(p, training.params[i:i + 1], seed=s, grad_tol=GRAD_TOL, steps=cell["steps"],
+                                     optimizer={"name": "sgd", "learning_rate": cell["step"]})
+                analyses.append(classes_and_families(analyze(p, ends)))
+                q = np.asarray(dl.random_orthogonal(jax.random.PRNGKey(s), cell["dim"]))  # eigenvectors of Phi
+                product = np.asarray(dl.end_to_end(jnp.asarray(training.params[i])))
+                along.append(np.einsum("ij,jk,ki->i", q.T, product, q))  # q_i^T P q_i for every eigenvector
+            every = cell["record_every"]
+            return dict(eigenvalues=nums(problems[0].eigenvalues),
+                        curves=[nums(c[every::every]) for c in training.losses],
+                        min_loss=nums(np.min(training.losses, axis=1)), final_loss=nums(training.losses[:, -1]),
+                        product_along_eigenvectors=[nums(a) for a in along], analysis=analyses,
                         seconds=time.perf_counter() - started)
         lam = sweep_eigenvalues(cell["dim"], cell["condition"])
         step = sweep_step(cell["depth"], lam, cell["step_scale"])
-        hit, final = _hitting_kernel(seeds, jnp.asarray(lam), step, cell["eps"], depth=cell["depth"],
-                                     max_steps=cell["max_steps"])
-        hit = np.asarray(hit)
-        return dict(step=step, steps_to_eps=[int(h) if h <= cell["max_steps"] else None for h in hit],
+        problems = [DeepLinearResidual(dim=cell["dim"], depth=cell["depth"], eigenvalues=lam.tolist(), data_seed=s)
+                    for s in seeds]
+        training = _descend(problems, step, cell["max_steps"], stop_below=cell["eps"])
+        final = training.losses[:, -1]
+        return dict(step=step, steps_to_eps=[int(h) if f <= cell["eps"] else None
+                                             for h, f in zip(training.stopped, final)],
                     final_loss=nums(final), seconds=time.perf_counter() - started)
 
     def evaluate(self, config: dict, results: list[tuple[dict, dict]]) -> ExperimentReport:
@@ -239,6 +211,8 @@ class Bartlett2018(Experiment):
             sweep_ok = False
             fit_txt = f"{sum(g[2] is None for g in grid)} sweep settings had runs that never reached eps"
         passed = bool(pd_ok and neg_ok and sweep_ok and all_hit)
+        analysis_txt = "; ".join(f"{variant} Phi: " + describe_classes(merge_classes(r.get("analysis", [])))
+                                 for variant, (c, r) in sorted(main.items()))
         along_txt = "n/a"
         if "negative" in main:
             along_txt = (f"{neg_along:.2e} (>= 0, as predicted: it never crosses zero)" if neg_along >= -1e-12
@@ -250,42 +224,39 @@ class Bartlett2018(Experiment):
             f"({'ok' if neg_ok else 'VIOLATED'}), final {neg_final:.6f}; the end-to-end product along the negative "
             f"eigenvector ends at {along_txt}. Sweep: {fit_txt}; every run "
             f"{'reached' if all_hit else 'did NOT reach'} eps; growth is "
-            f"{'polynomial' if sweep_ok else 'not clearly polynomial'}.")
+            f"{'polynomial' if sweep_ok else 'not clearly polynomial'}. Analysis of the main endpoints: {analysis_txt}.")
 
-        fig, ax = figure()
+        series = []
         for variant, color in (("pd", "C0"), ("negative", "C3")):
             if variant in main:
                 c, r = main[variant]
                 steps = c["record_every"] * np.arange(1, len(r["curves"][0]) + 1)
-                for i, curve in enumerate(r["curves"]):
-                    ax.semilogy(steps, [np.nan if v is None else max(v, 1e-32) for v in curve], color=color, lw=1,
-                                alpha=0.6, label=("PD Phi" if variant == "pd" else "lambda_1 = -0.5") if i == 0 else None)
-        ax.axhline(floor, color="k", ls="--", lw=0.8, label=r"$\lambda_1^2/2$")
-        ax.axhline(m["pd_threshold"], color="C0", ls=":", lw=0.8, label=f"{m['pd_threshold']:g}")
-        ax.set_xlabel("gradient step")
-        ax.set_ylabel("loss")
-        ax.set_title(f"Deep linear residual net from the identity, d={m['dim']}, L={m['depth']}")
-        ax.legend(fontsize=8)
-        figs = [("main_loss_curves", fig)]
+                series += [Series(steps, [None if v is None else max(v, 1e-32) for v in curve],
+                                  ("PD Phi" if variant == "pd" else "lambda_1 = -0.5") if i == 0 else None,
+                                  color=color, alpha=0.6) for i, curve in enumerate(r["curves"])]
+        series += [Series([], [floor], r"$\lambda_1^2/2$", kind="hline", color="k", style="--", width=0.8),
+                   Series([], [m["pd_threshold"]], f"{m['pd_threshold']:g}", kind="hline", color="C0", style=":",
+                          width=0.8)]
+        figs = [Figure("main_loss_curves", [Panel(
+            series, title=f"Deep linear residual net from the identity, d={m['dim']}, L={m['depth']}",
+            xlabel="gradient step", ylabel="loss", yscale="log")])]
         if grid:
-            fig2, axes = figure(ncols=2)
             depths = sorted({g[0] for g in grid})
             conds = sorted({g[1] for g in grid})
+            by_depth, by_kappa = [], []
             for j, kappa in enumerate(conds):
                 pts = [(g[0], g[2]) for g in grid if g[1] == kappa and g[2] is not None]
                 if pts:
-                    axes[0].loglog(*zip(*pts), "o-", color=f"C{j}", label=f"kappa={kappa:g}")
-            axes[0].set_xlabel("depth L")
-            axes[0].set_ylabel(f"median steps to loss <= {s['eps']:g}")
-            axes[0].legend(fontsize=7)
+                    by_depth.append(Series(*zip(*pts), f"kappa={kappa:g}", color=f"C{j}", marker="o"))
             for j, depth in enumerate(depths):
                 pts = [(g[1], g[2]) for g in grid if g[0] == depth and g[2] is not None]
                 if pts:
-                    axes[1].loglog(*zip(*pts), "o-", color=f"C{j}", label=f"L={depth}")
-            axes[1].set_xlabel("condition number kappa")
-            axes[1].legend(fontsize=7)
-            axes[1].set_title("step = %.2g / (L max(1,lambda_max)^(2(L-1)/L))" % s["step_scale"], fontsize=9)
-            figs.append(("steps_to_eps", fig2))
+                    by_kappa.append(Series(*zip(*pts), f"L={depth}", color=f"C{j}", marker="o"))
+            figs.append(Figure("steps_to_eps", [
+                Panel(by_depth, xlabel="depth L", ylabel=f"median steps to loss <= {s['eps']:g}", xscale="log",
+                      yscale="log"),
+                Panel(by_kappa, xlabel="condition number kappa", xscale="log", yscale="log",
+                      title="step = %.2g / (L max(1,lambda_max)^(2(L-1)/L))" % s["step_scale"])]))
         return ExperimentReport(claim=self.claim, passed=passed, summary=summary, table=rows, figures=figs)
 
 

@@ -1,61 +1,41 @@
 """Du & Lee (ICML 2018): quadratic activations have no spurious local minima once k >= sqrt(2n).
 
 Network x -> sum_j a_j (w_j.x)^2 with a_j = +-1 in equal numbers, trained on n points with
-F(W) = 1/(2n) sum (yhat - y)^2 + (lambda/2)||W||_F^2. The exact global optimum comes from the
-convex twin over M = W^T diag(a) W with the nuclear-norm penalty (spurious.problems.quadratic),
-solved by accelerated proximal gradient to a duality-gap certificate. For each number of hidden
-units k, many random starts (several data sets x several inits, all in one vmapped program) run a
-first-order local search; the measured quantity is each run's relative gap (F - G*)/G*.
+F(W) = 1/(2n) sum (yhat - y)^2 + (lambda/2)||W||_F^2 (the registered landscape `quadratic-network`).
+The exact global optimum comes from the convex twin over M = W^T diag(a) W with the nuclear-norm
+penalty (spurious.problems.quadratic), solved by accelerated proximal gradient to a duality-gap
+certificate. For each number of hidden units k, many random starts (several data sets x several
+inits, one program through `sgd.train_many`) run a local search, full-batch L-BFGS (optax, zoom line
+search: plain gradient descent with a fixed step needs well over 1e5 steps here, the landscape being
+ill-conditioned with lambda = 1e-2); the measured quantity is each run's relative gap (F - G*)/G*.
+Every endpoint then goes through `spurious.analyze` (Newton polish, Hessian, class, families), so the
+report also shows how many runs end at global minima, spurious minima or saddles.
 """
 from __future__ import annotations
 
 import math
 import time
-from functools import partial
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .. import sgd
+from ..analyze import analyze
+from ..core.errors import SpuriousError
 from ..problems import quadratic as q
+from ..problems.quadratic import QuadraticNetwork
 from . import register
-from ._curves import figure, num, nums, safeguarded_descent
-from ..errors import SpuriousError
-from .base import Experiment, ExperimentReport
+from ._curves import classes_and_families, describe_classes, describe_families, merge_classes, num, nums
+from .base import Experiment, ExperimentReport, Figure, Panel, Series
 
 GAP_THRESHOLD = 1e-5
 
 
-@partial(jax.jit, static_argnames=("dim", "samples", "warm_steps", "steps"))
-def _train_kernel(signs, data_seeds, keys, weight_decay, init_std, momentum, *, dim, samples, warm_steps, steps):
-    """All runs of one k in one program: data sets vmapped, random starts vmapped within each.
-    `signs` has length k_max with zeros for unused units, whose rows start at 0 and stay there
-    (their gradient is lambda * 0), so every k up to k_max shares one compiled program."""
-    live = (signs != 0).astype(jnp.float64)[:, None]
-
-    def per_data(data_seed, keys):
-        X, y = q.make_data(jax.random.PRNGKey(data_seed), dim, samples)
-
-        def per_start(key):
-            W0 = live * init_std * jax.random.normal(key, (signs.shape[0], dim), dtype=jnp.float64)
-            fg = lambda W: q.loss_and_grad(W, X, y, signs, weight_decay)
-            W, f, eta_w, eta, restarts, halvings, _ = safeguarded_descent(fg, W0, warm_steps, steps, momentum)
-            g = q.grad(W, X, y, signs, weight_decay)
-            return f, jnp.sqrt(jnp.sum(g * g)), eta_w, eta, restarts, halvings
-
-        return jax.vmap(per_start)(keys)
-
-    return jax.vmap(per_data)(data_seeds, keys)
-
-
-def _train(hidden, pad_to, dim, samples, weight_decay, init_std, warm_steps, steps, momentum, data_seeds, seed, runs):
-    signs = np.zeros(max(pad_to, hidden))
-    signs[:hidden] = q.signs_vector(hidden, "balanced")
-    base = jax.random.PRNGKey(seed)
-    keys = jnp.stack([jnp.stack([jax.random.fold_in(jax.random.fold_in(base, int(s)), r) for r in range(runs)])
-                      for s in data_seeds])
-    return _train_kernel(jnp.asarray(signs), jnp.asarray(data_seeds), keys, weight_decay, init_std, momentum,
-                         dim=dim, samples=samples, warm_steps=warm_steps, steps=steps)
+def problem(cell: dict, data_seed: int, hidden: int) -> QuadraticNetwork:
+    return QuadraticNetwork(dim=cell["dim"], hidden=hidden, samples=cell["samples"],
+                            weight_decay=cell["weight_decay"], data_seed=data_seed,
+                            init_std=cell.get("init_scale", 1.0) / math.sqrt(cell["dim"]))
 
 
 class DuLee2018(Experiment):
@@ -71,24 +51,25 @@ class DuLee2018(Experiment):
     def default_config(self, size: str = "cpu") -> dict:
         if size == "quick":
             return dict(size=size, dim=6, samples=12, weight_decay=1e-2, hidden=[2, 4, 6, 8], data_seeds=[0, 1],
-                        runs_per_data=2, seed=0, init_scale=1.0, warm_steps=1000, steps=3000, momentum=0.99,
+                        runs_per_data=2, seed=0, init_scale=1.0, steps=1000, memory_size=20, grad_tol=1e-6,
                         twin_rel_gap=1e-11, gap_threshold=GAP_THRESHOLD)
         if size == "cpu":
             return dict(size=size, dim=20, samples=100, weight_decay=1e-2, hidden=list(range(2, 25, 2)),
-                        data_seeds=[0, 1, 2, 3], runs_per_data=4, seed=0, init_scale=1.0, warm_steps=4000,
-                        steps=20000, momentum=0.99, twin_rel_gap=1e-11, gap_threshold=GAP_THRESHOLD)
+                        data_seeds=[0, 1, 2, 3], runs_per_data=4, seed=0, init_scale=1.0, steps=3000,
+                        memory_size=20, grad_tol=1e-6, twin_rel_gap=1e-11, gap_threshold=GAP_THRESHOLD)
         if size == "gpu":
             return dict(size=size, dim=20, samples=100, weight_decay=1e-2, hidden=list(range(2, 33, 2)),
-                        data_seeds=list(range(16)), runs_per_data=32, seed=0, init_scale=1.0, warm_steps=10000,
-                        steps=60000, momentum=0.99, twin_rel_gap=1e-11, gap_threshold=GAP_THRESHOLD)
+                        data_seeds=list(range(16)), runs_per_data=32, seed=0, init_scale=1.0, steps=10000,
+                        memory_size=20, grad_tol=1e-6, twin_rel_gap=1e-11, gap_threshold=GAP_THRESHOLD)
         raise SpuriousError(f"unknown size {size!r}: choose one of {', '.join(self.sizes)}")
 
     def cells(self, config: dict) -> list[dict]:
         common = {k: config[k] for k in ("dim", "samples", "weight_decay")}
         twins = [dict(kind="twin", data_seed=s, rel_gap=config["twin_rel_gap"], **common) for s in config["data_seeds"]]
-        train = [dict(kind="train", hidden=k, pad_to=max(config["hidden"]), data_seeds=list(config["data_seeds"]), runs_per_data=config["runs_per_data"],
-                      seed=config["seed"], init_scale=config["init_scale"], warm_steps=config["warm_steps"],
-                      steps=config["steps"], momentum=config["momentum"], **common) for k in config["hidden"]]
+        train = [dict(kind="train", hidden=k, data_seeds=list(config["data_seeds"]), runs_per_data=config["runs_per_data"],
+                      seed=config["seed"], init_scale=config["init_scale"], steps=config["steps"],
+                      memory_size=config["memory_size"], grad_tol=config["grad_tol"], **common)
+                 for k in config["hidden"]]
         return twins + train
 
     def run_cell(self, cell: dict) -> dict:
@@ -100,14 +81,31 @@ class DuLee2018(Experiment):
                         relative_gap=num(sol.relative_gap), iterations=sol.iterations,
                         rank_positive=sol.rank_positive, rank_negative=sol.rank_negative,
                         eigenvalues=nums(sol.eigenvalues), seconds=time.perf_counter() - started)
-        f, gnorm, eta_w, eta, restarts, halvings = _train(
-            cell["hidden"], cell["pad_to"], cell["dim"], cell["samples"], cell["weight_decay"],
-            cell["init_scale"] / math.sqrt(cell["dim"]), cell["warm_steps"], cell["steps"], cell["momentum"],
-            cell["data_seeds"], cell["seed"], cell["runs_per_data"])
-        return dict(loss=[nums(row) for row in f], grad_norm=[nums(row) for row in gnorm],
-                    step_warm=[nums(row) for row in eta_w], step=[nums(row) for row in eta],
-                    restarts=np.asarray(restarts).tolist(), halvings=np.asarray(halvings).tolist(),
-                    seconds=time.perf_counter() - started)
+        k, runs = cell["hidden"], cell["runs_per_data"]
+        problems = [problem(cell, s, k) for s in cell["data_seeds"]]
+        base = jax.random.PRNGKey(cell["seed"])
+        starts = jnp.stack([p.init(jax.random.fold_in(jax.random.fold_in(base, s), r))
+                            for p, s in zip(problems, cell["data_seeds"]) for r in range(runs)])
+        inputs = jnp.repeat(jnp.stack([p.inputs for p in problems]), runs, axis=0)  # one data set per member
+        targets = jnp.repeat(jnp.stack([p.targets for p in problems]), runs, axis=0)
+        signs, weight_decay = jnp.asarray(problems[0].signs), cell["weight_decay"]
+
+        def loss(W, X, y):  # the landscape's own loss (QuadraticNetwork.loss), data per member
+            return q.loss(W, X, y, signs, weight_decay)
+
+        spec = {"name": "lbfgs", "memory_size": cell["memory_size"]}
+        training = sgd.train_many(loss, starts, (inputs, targets), sgd.optimizer(spec), cell["steps"], None,
+                                  data_axis=0)
+        final = training.params.reshape(len(problems), runs, *problems[0].shape)
+        analyses = []
+        for i, p in enumerate(problems):
+            ends = sgd.endpoints(p, final[i], seed=cell["seed"], grad_tol=cell["grad_tol"], steps=cell["steps"],
+                                 optimizer=spec)
+            analyses.append(dict(classes_and_families(analyze(p, ends)), loss=nums(ends.loss),
+                                 grad_norm=nums(ends.grad_norm)))
+        return dict(loss=[a["loss"] for a in analyses], grad_norm=[a["grad_norm"] for a in analyses],
+                    analysis=[{"classes": a["classes"], "families": a["families"]} for a in analyses],
+                    train_seconds=training.seconds, seconds=time.perf_counter() - started)
 
     def evaluate(self, config: dict, results: list[tuple[dict, dict]]) -> ExperimentReport:
         n, threshold_gap = config["samples"], config.get("gap_threshold", GAP_THRESHOLD)
@@ -125,11 +123,15 @@ class DuLee2018(Experiment):
                     grads.append(g if g is not None else math.inf)
                     points.append((k, gap))
             gaps = np.array(gaps)
+            families = [f for part in res["analysis"] for f in part["families"]]
             rows.append(dict(hidden=k, per_sign=k // 2, above_threshold=k >= k_star, runs=len(gaps),
                              max_rel_gap=num(np.max(gaps)), median_rel_gap=num(np.median(gaps)),
                              min_rel_gap=num(np.min(gaps)),
                              within_threshold=int(np.sum(gaps <= threshold_gap)),
-                             max_grad_norm=num(np.max(grads))))
+                             max_grad_norm=num(np.max(grads)),
+                             classes=describe_classes(merge_classes(res["analysis"])),
+                             families=f"{len(families)} over {len(res['analysis'])} data sets: "
+                                      + describe_families(families, limit=4)))
         twin_gaps = [t["relative_gap"] for t in twins.values()]
         ranks = [max(t["rank_positive"], t["rank_negative"]) for t in twins.values()]
         above = [r for r in rows if r["above_threshold"]]
@@ -153,35 +155,38 @@ class DuLee2018(Experiment):
             f"so k >= {2 * max(ranks)} can represent it. Below the threshold the worst gaps are "
             + ", ".join(f"k={r['hidden']}: {gap_of(r):.1e}" for r in below)
             + f"; all runs are within {threshold_gap:g} from k = {first_ok} on (the sqrt(2n) bound is sufficient, "
-            f"not tight). {len(all_ok)}/{len(rows)} values of k have every run within the threshold.")
+            f"not tight). {len(all_ok)}/{len(rows)} values of k have every run within the threshold. Analysis of "
+            f"the endpoints (Newton polish, Hessian): k >= {k_star}: "
+            + describe_classes(merge_classes(p for c, r in results if c["kind"] == "train" and c["hidden"] >= k_star
+                                             for p in r["analysis"]))
+            + f"; k < {k_star}: "
+            + describe_classes(merge_classes(p for c, r in results if c["kind"] == "train" and c["hidden"] < k_star
+                                             for p in r["analysis"])) + ".")
 
-        fig, ax = figure()
         ks = np.array([p[0] for p in points], dtype=float)
         gs = np.array([p[1] for p in points])
         jitter = (np.random.default_rng(0).random(len(ks)) - 0.5) * 0.6
-        ax.scatter(ks + jitter, np.clip(np.where(np.isfinite(gs), gs, 1e3), 1e-16, None), s=10, alpha=0.6,
-                   label="runs")
-        ax.plot([r["hidden"] for r in rows], [min(max(gap_of(r), 1e-16), 1e3) for r in rows], "k-", lw=1,
-                label="worst run")
-        ax.axvline(math.sqrt(2 * n), color="C3", ls="--", label=r"$\sqrt{2n}$")
-        ax.axhline(threshold_gap, color="C2", ls=":", label=f"gap {threshold_gap:g}")
-        ax.set_yscale("log")
-        ax.set_xlabel("hidden units k (k/2 of each sign)")
-        ax.set_ylabel(r"relative gap $(F - G^*)/G^*$ (clipped at 1e-16)")
-        ax.set_title(f"Quadratic network, d={config['dim']}, n={n}, lambda={config['weight_decay']:g}")
-        ax.legend(fontsize=8)
-
-        fig2, ax2 = figure()
+        gap_figure = Figure("relative_gap_vs_k", [Panel(
+            [Series(ks + jitter, np.clip(np.where(np.isfinite(gs), gs, 1e3), 1e-16, None), "runs", kind="scatter",
+                    size=10, alpha=0.6),
+             Series([r["hidden"] for r in rows], [min(max(gap_of(r), 1e-16), 1e3) for r in rows], "worst run",
+                    color="k"),
+             Series([math.sqrt(2 * n)], [], r"$\sqrt{2n}$", kind="vline", color="C3", style="--"),
+             Series([], [threshold_gap], f"gap {threshold_gap:g}", kind="hline", color="C2", style=":")],
+            title=f"Quadratic network, d={config['dim']}, n={n}, lambda={config['weight_decay']:g}",
+            xlabel="hidden units k (k/2 of each sign)", ylabel=r"relative gap $(F - G^*)/G^*$ (clipped at 1e-16)",
+            yscale="log")])
+        spectra = []
         for i, (s, t) in enumerate(sorted(twins.items())):
             e = np.sort(np.array([v for v in t["eigenvalues"] if v is not None]))[::-1]
-            ax2.plot(np.arange(1, len(e) + 1) + 0.08 * i, e, "o-", ms=3, label=f"data {s}: rank +{t['rank_positive']}/-{t['rank_negative']}")
-        ax2.axhline(0.0, color="k", lw=0.5)
-        ax2.set_xlabel("eigenvalue index")
-        ax2.set_ylabel("eigenvalue of the convex optimum M*")
-        ax2.set_title("Convex twin optimum: spectrum (nuclear-norm soft-thresholding)")
-        ax2.legend(fontsize=7)
+            spectra.append(Series(np.arange(1, len(e) + 1) + 0.08 * i, e,
+                                  f"data {s}: rank +{t['rank_positive']}/-{t['rank_negative']}", marker="o", size=9))
+        spectra.append(Series([], [0.0], None, kind="hline", color="k", width=0.5))
+        spectrum_figure = Figure("convex_twin_spectrum", [Panel(
+            spectra, title="Convex twin optimum: spectrum (nuclear-norm soft-thresholding)",
+            xlabel="eigenvalue index", ylabel="eigenvalue of the convex optimum M*")])
         return ExperimentReport(claim=self.claim, passed=passed, summary=summary, table=rows,
-                                figures=[("relative_gap_vs_k", fig), ("convex_twin_spectrum", fig2)])
+                                figures=[gap_figure, spectrum_figure])
 
 
 EXPERIMENT = register(DuLee2018())

@@ -32,38 +32,10 @@ import numpy as np
 from jax.flatten_util import ravel_pytree
 
 from .. import sgd
-from ..errors import SpuriousError
+from ..core.errors import SpuriousError
 from . import register
-from .base import Experiment, ExperimentReport
-
-
-# -- the network --------------------------------------------------------------------------------
-def init_network(key: jax.Array, dim: int, width: int) -> dict:
-    """PyTorch nn.Linear default initialisation: weights and biases U(-1/sqrt(fan_in), 1/sqrt(fan_in))."""
-    k1, k2, k3, k4 = jax.random.split(key, 4)
-
-    def uniform(k, shape, fan_in):
-        return jax.random.uniform(k, shape, jnp.float64, -1.0, 1.0) / np.sqrt(fan_in)
-
-    return {"W": uniform(k1, (width, dim), dim), "b": uniform(k2, (width,), dim),
-            "a": uniform(k3, (width,), width), "c": uniform(k4, (), width)}
-
-
-def network(params: dict, x: jax.Array) -> jax.Array:
-    """p_w(x) = a . relu(W x + b) + c, for one point (d,) or a batch (n, d)."""
-    return jax.nn.relu(x @ params["W"].T + params["b"]) @ params["a"] + params["c"]
-
-
-def hinge(prediction, label):
-    return jax.nn.relu(1.0 - label * prediction)
-
-
-def hinge_loss(params, x, y):
-    return jnp.mean(hinge(network(params, x), y))
-
-
-def accuracy(params, x, y):
-    return jnp.mean(jnp.where(network(params, x) >= 0, 1.0, -1.0) == y)
+from ..problems.parity import accuracy, hinge, hinge_loss, init_network, network, training_set
+from .base import Experiment, ExperimentReport, Figure, Panel, Series
 
 
 # -- exact gradient variance over all parity targets ----------------------------------------------
@@ -201,10 +173,10 @@ class Parity2017(Experiment):
             return {**result, "seconds": time.perf_counter() - started}
 
         seeds = [cell["seed"] + i for i in range(cell["seeds"])]
-        masks = np.stack([sgd.random_subset(s, d) for s in seeds])
-        x = jnp.stack([sgd.cube(s, cell["train_samples"], d, "train") for s in seeds])
+        masks, x, y = (np.stack(a) if i == 0 else jnp.stack(a) for i, a in enumerate(zip(
+            *(training_set(s, d, cell["train_samples"]) for s in seeds))))  # the parity-network landscapes
         x_test = jnp.stack([sgd.cube(s, cell["test_samples"], d, "test") for s in seeds])
-        y, y_test = jax.vmap(sgd.parity)(x, masks), jax.vmap(sgd.parity)(x_test, masks)
+        y_test = jax.vmap(sgd.parity)(x_test, masks)
         params = jax.tree_util.tree_map(lambda *a: jnp.stack(a), *(
             init_network(sgd.stream_key(s, "init"), d, width) for s in seeds))
         training = sgd.train_many(hinge_loss, params, (x, y), sgd.optimizer({"name": "sgd", "learning_rate": cell["lr"]}),
@@ -270,47 +242,35 @@ class Parity2017(Experiment):
 
         passed = all(verdicts)
         summary = ("PASS: " if passed else "FAIL: ") + "; ".join(words) + "."
-        figures = [("sgd", _sgd_figure(sgd_rows, config))] if sgd_rows else []
+        figures = [_sgd_figure(sgd_rows, config)] if sgd_rows else []
         if exact:
-            figures.append(("gradient_variance", _variance_figure(exact, slope, intercept)))
+            figures.append(_variance_figure(exact, slope, intercept))
         return ExperimentReport(claim=self.claim, passed=passed, summary=summary, table=table, figures=figures)
 
 
 def _sgd_figure(rows, config):
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(10, 4))
-    ax_acc, ax_loss = fig.subplots(1, 2)
-    for r in rows:
-        ax_acc.scatter([r["d"]] * len(r["test_accuracy"]), r["test_accuracy"], color="C0", alpha=0.6)
-        curves = np.asarray(r["loss_curves"], dtype=float)
-        ax_loss.plot(r["steps"], curves.mean(axis=0), label=f"d = {r['d']}")
-    ax_acc.plot([r["d"] for r in rows], [np.mean(r["test_accuracy"]) for r in rows], color="C0")
-    ax_acc.axhspan(*config["chance_band"], color="grey", alpha=0.2, label="chance band")
-    ax_acc.axhline(config["easy_min_accuracy"], color="C2", ls="--", label="learned threshold")
-    ax_acc.set(xlabel="d", ylabel="test accuracy", title="SGD on parities")
-    ax_acc.legend()
-    ax_loss.set(xlabel="SGD step", ylabel="hinge loss on the training set (mean over seeds)",
-                title=f"loss curves ({config['train_samples']:,} training points)")
-    ax_loss.legend()
-    fig.tight_layout()
-    return fig
+    accuracy = [Series([r["d"]] * len(r["test_accuracy"]), r["test_accuracy"], None, kind="scatter", color="C0",
+                       alpha=0.6) for r in rows]
+    accuracy += [Series([r["d"] for r in rows], [np.mean(r["test_accuracy"]) for r in rows], None, color="C0"),
+                 Series([rows[0]["d"], rows[-1]["d"]], [config["chance_band"][1]], "chance band", kind="band",
+                        color="grey", alpha=0.2, y_low=[config["chance_band"][0]]),
+                 Series([], [config["easy_min_accuracy"]], "learned threshold", kind="hline", color="C2", style="--")]
+    curves = [Series(r["steps"], np.asarray(r["loss_curves"], dtype=float).mean(axis=0), f"d = {r['d']}")
+              for r in rows]
+    return Figure("sgd", [
+        Panel(accuracy, title="SGD on parities", xlabel="d", ylabel="test accuracy"),
+        Panel(curves, title=f"loss curves ({config['train_samples']:,} training points)", xlabel="SGD step",
+              ylabel="hinge loss on the training set (mean over seeds)")])
 
 
 def _variance_figure(rows, slope, intercept):
-    from matplotlib.figure import Figure
-
     dims = np.array([r["d"] for r in rows])
-    fig = Figure(figsize=(5.5, 4))
-    ax = fig.subplots()
-    ax.plot(dims, np.log2([r["variance"] for r in rows]), "o", label="exact Var over all 2^d targets")
-    ax.plot(dims, np.log2([r["g2"] / 2 ** r["d"] for r in rows]), "k--", label="bound G²/2^d")
+    series = [Series(dims, np.log2([r["variance"] for r in rows]), "exact Var over all 2^d targets", kind="scatter"),
+              Series(dims, np.log2([r["g2"] / 2 ** r["d"] for r in rows]), "bound G²/2^d", color="k", style="--")]
     if slope is not None:
-        ax.plot(dims, intercept + slope * dims, "C1-", label=f"fit: slope {slope:.2f}")
-    ax.set(xlabel="d", ylabel="log2 Var", title="Gradient variance across parity targets")
-    ax.legend()
-    fig.tight_layout()
-    return fig
+        series.append(Series(dims, intercept + slope * dims, f"fit: slope {slope:.2f}", color="C1"))
+    return Figure("gradient_variance", [Panel(series, title="Gradient variance across parity targets", xlabel="d",
+                                              ylabel="log2 Var")], panel_width=5.5)
 
 
 register(Parity2017())

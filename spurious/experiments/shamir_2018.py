@@ -7,88 +7,44 @@ standard init and from a "dead branch" init (c = -5 and U scaled by 0.1, so relu
 data); control: the
 plain network x -> v.relu(Ux + c) with the same starts. Every run's final loss is compared with its
 own data set's F_lin. Variant: readout decoupled from the skip, x -> w.x + u.relu(Ux + c), trained
-by SGD (optax, one fresh sample per step): the running average of the online losses should come
-within O(1/sqrt(T)) of F_lin (or below). Seeds (data and init) run as one vmapped program.
+by SGD (optax, mini-batches drawn without replacement): the running average of the online losses should come
+within O(1/sqrt(T)) of F_lin (or below).
+The landscape is the registered `residual-unit-regression`, one data set per seed. Full-batch GD is
+the engine's `multistart` (pure gradient descent, a fixed number of steps; its endpoints are the
+evidence), SGD is `sgd.train_many` (batches without replacement, a fresh permutation per epoch; it
+records the running average of the online losses). All endpoints go through `spurious.analyze`.
 """
 from __future__ import annotations
 
 import math
 import time
-from functools import partial
 
-import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 
+from .. import sgd
+from ..analyze import analyze
+from ..core.errors import SpuriousError
+from ..optimize import GradientDescent, multistart, run_key
 from ..problems import residual as res
+from ..problems.residual import ResidualUnitRegression
 from . import register
-from ._curves import figure, flat, section, num, nums
-from ..errors import SpuriousError
-from .base import Experiment, ExperimentReport
+from ._curves import classes_and_families, describe_classes, describe_families, flat, merge_classes, num, nums, section
+from .base import Experiment, ExperimentReport, Figure, Panel, Series
+
+#: a gradient this small (Frobenius) stops gradient descent: the endpoint is a critical point
+GRAD_TOL = 1e-10
 
 
-def _setup(seed, architecture, dim, width, samples, noise_std, dead_bias):
-    key = jax.random.PRNGKey(seed)
-    kd, ki, ks = jax.random.split(key, 3)
-    X, y = res.make_data(kd, dim, samples, noise_std)
-    _, f_lin = res.linear_optimum(X, y)
-    blocks = res.layout(architecture, dim, width)
-    theta = res.init_params(ki, architecture, dim, width, "standard")
-    parts = res.unpack(theta, blocks)
-    dead = dead_bias > 0  # dead_bias = 0: standard init
-    parts["c"] = jnp.full_like(parts["c"], -dead_bias)
-    parts["U"] = jnp.where(dead, res.DEAD_U_SCALE, 1.0) * parts["U"]
-    theta = res.pack(parts, blocks)
-    active = jnp.mean(res.branch(parts, X) > 0)
-    loss = lambda th: res.squared_loss(res.predict(res.unpack(th, blocks), X, architecture), y)
-    return X, y, f_lin, theta, active, loss, blocks, ks
+def problem(cell: dict, seed: int) -> ResidualUnitRegression:
+    return ResidualUnitRegression(cell["architecture"], dim=cell["dim"], width=cell["width"], samples=cell["samples"],
+                                  init=cell["init"], noise_std=cell["noise_std"], dead_bias=cell["dead_bias"],
+                                  data_seed=seed)
 
 
-@partial(jax.jit, static_argnames=("architecture", "dim", "width", "samples", "steps", "record_every"))
-def _gd_kernel(seeds, step, noise_std, dead_bias, *, architecture, dim, width, samples, steps, record_every):
-    def one(seed):
-        X, y, f_lin, theta0, active, loss, _, _ = _setup(seed, architecture, dim, width, samples, noise_std, dead_bias)
-        grad = jax.value_and_grad(loss)
-
-        def inner(th, _):
-            f, g = grad(th)
-            return th - step * g, f
-
-        def outer(th, _):
-            th, fs = jax.lax.scan(inner, th, None, length=record_every)
-            return th, jnp.min(fs)
-
-        theta, lows = jax.lax.scan(outer, theta0, None, length=steps // record_every)
-        f, g = grad(theta)
-        return f_lin, f, jnp.sqrt(jnp.sum(g * g)), jnp.minimum(jnp.min(lows), f), active, lows
-
-    return jax.vmap(one)(seeds)
-
-
-@partial(jax.jit, static_argnames=("dim", "width", "samples", "steps", "batch", "checkpoints"))
-def _sgd_kernel(seeds, learning_rate, noise_std, dead_bias, *, dim, width, samples, steps, batch, checkpoints):
-    optimizer = optax.sgd(learning_rate)
-
-    def one(seed):
-        X, y, f_lin, theta0, active, loss, blocks, ks = _setup(seed, "decoupled", dim, width, samples, noise_std,
-                                                               dead_bias)
-        online = lambda th, xb, yb: res.squared_loss(res.predict(res.unpack(th, blocks), xb, "decoupled"), yb)
-        idx = jax.random.randint(ks, (steps, batch), 0, samples)
-
-        def step(carry, ib):
-            th, state = carry
-            f, g = jax.value_and_grad(online)(th, X[ib], y[ib])  # loss on the fresh sample, before the update
-            updates, state = optimizer.update(g, state, th)
-            return (optax.apply_updates(th, updates), state), f
-
-        (theta, _), fs = jax.lax.scan(step, (theta0, optimizer.init(theta0)), idx)
-        running = jnp.cumsum(fs) / jnp.arange(1, steps + 1)
-        marks = jnp.unique(jnp.geomspace(10, steps, checkpoints).astype(jnp.int32), size=checkpoints,
-                           fill_value=steps) - 1
-        return f_lin, loss(theta), running[-1], running[marks], marks + 1, active
-
-    return jax.vmap(one)(seeds)
+def _active_fraction(p: ResidualUnitRegression, theta) -> float:
+    """Share of (sample, unit) pairs where the ReLU branch is active."""
+    return float(jnp.mean(res.branch(p.unpack(jnp.asarray(theta)), p.inputs) > 0))
 
 
 class Shamir2018(Experiment):
@@ -106,16 +62,16 @@ class Shamir2018(Experiment):
         base = dict(dim=10, width=32, samples=2000, noise_std=0.1, dead_bias=5.0, tolerance=1e-3, bound_constant=1.0)
         if size == "quick":
             return dict(base, size=size, width=8, samples=200, seeds=[0, 1],
-                        **flat("gd", dict(step=0.2, steps=600, record_every=20)),
-                        **flat("sgd", dict(learning_rate=0.05, steps=2000, batch=8, checkpoints=12)))
+                        **flat("gd", dict(step=0.2, steps=600)),
+                        **flat("sgd", dict(learning_rate=0.05, steps=2000, batch=8, record_every=100)))
         if size == "cpu":
             return dict(base, size=size, seeds=list(range(6)),
-                        **flat("gd", dict(step=0.2, steps=3000, record_every=50)),
-                        **flat("sgd", dict(learning_rate=0.02, steps=20000, batch=1, checkpoints=24)))
+                        **flat("gd", dict(step=0.2, steps=3000)),
+                        **flat("sgd", dict(learning_rate=0.02, steps=20000, batch=1, record_every=500)))
         if size == "gpu":
             return dict(base, size=size, seeds=list(range(64)),
-                        **flat("gd", dict(step=0.2, steps=20000, record_every=100)),
-                        **flat("sgd", dict(learning_rate=0.02, steps=200000, batch=1, checkpoints=40)))
+                        **flat("gd", dict(step=0.2, steps=20000)),
+                        **flat("sgd", dict(learning_rate=0.02, steps=200000, batch=1, record_every=5000)))
         raise SpuriousError(f"unknown size {size!r}: choose one of {', '.join(self.sizes)}")
 
     def cells(self, config: dict) -> list[dict]:
@@ -124,28 +80,44 @@ class Shamir2018(Experiment):
         for architecture in ("residual", "plain"):
             for init in ("standard", "dead"):
                 out.append(dict(part="gd", architecture=architecture, init=init, seeds=list(config["seeds"]),
-                                dead_bias=config["dead_bias"] if init == "dead" else 0.0, **section(config, "gd"), **common))
+                                dead_bias=config["dead_bias"], **section(config, "gd"), **common))
         out.append(dict(part="sgd", architecture="decoupled", init="standard", seeds=list(config["seeds"]),
-                        dead_bias=0.0, **section(config, "sgd"), **common))
+                        dead_bias=config["dead_bias"], **section(config, "sgd"), **common))
         return out
 
     def run_cell(self, cell: dict) -> dict:
         started = time.perf_counter()
-        seeds = jnp.asarray(cell["seeds"])
+        problems = [problem(cell, seed) for seed in cell["seeds"]]
         if cell["part"] == "gd":
-            f_lin, f, gnorm, low, active, lows = _gd_kernel(
-                seeds, cell["step"], cell["noise_std"], cell["dead_bias"], architecture=cell["architecture"],
-                dim=cell["dim"], width=cell["width"], samples=cell["samples"], steps=cell["steps"],
-                record_every=cell["record_every"])
-            return dict(linear_loss=nums(f_lin), final_loss=nums(f), final_grad_norm=nums(gnorm), min_loss=nums(low),
-                        active_at_init=nums(active), curves=[nums(c) for c in np.asarray(lows)],
-                        seconds=time.perf_counter() - started)
-        f_lin, f, avg, marks_avg, marks, active = _sgd_kernel(
-            seeds, cell["learning_rate"], cell["noise_std"], cell["dead_bias"], dim=cell["dim"], width=cell["width"],
-            samples=cell["samples"], steps=cell["steps"], batch=cell["batch"], checkpoints=cell["checkpoints"])
-        return dict(linear_loss=nums(f_lin), final_loss=nums(f), running_average=nums(avg),
-                    checkpoint_average=[nums(a) for a in np.asarray(marks_avg)],
-                    checkpoint_steps=np.asarray(marks)[0].tolist(), active_at_init=nums(active),
+            optimizer = GradientDescent(step=cell["step"], grad_tol=GRAD_TOL, stop_norm="frobenius",
+                                        max_steps=cell["steps"], newton_switch=None)
+            out = dict(linear_loss=[], final_loss=[], final_grad_norm=[], steps=[], active_at_init=[], analysis=[])
+            for p, seed in zip(problems, cell["seeds"]):
+                ends = multistart(p, 1, seed=seed, optimizer=optimizer)
+                out["linear_loss"].append(num(p.linear_loss))
+                out["final_loss"].append(num(ends.loss[0]))
+                out["final_grad_norm"].append(num(ends.grad_norm[0]))
+                out["steps"].append(int(ends.steps[0]))
+                out["active_at_init"].append(_active_fraction(p, p.init(run_key(seed, 0))))
+                out["analysis"].append(classes_and_families(analyze(p, ends)))
+            return dict(out, seconds=time.perf_counter() - started)
+        blocks = problems[0].blocks
+        starts = jnp.stack([p.init(run_key(seed, 0)) for p, seed in zip(problems, cell["seeds"])])
+        data = (jnp.stack([p.inputs for p in problems]), jnp.stack([p.targets for p in problems]))
+        spec = {"name": "sgd", "learning_rate": cell["learning_rate"]}
+        training = sgd.train_many(lambda th, X, y: res.loss(th, X, y, "decoupled", blocks), starts, data,
+                                  sgd.optimizer(spec), cell["steps"], cell["batch"],
+                                  sgd.stream_key(0, "batches-decoupled"), data_axis=0,
+                                  record_every=cell["record_every"])
+        analyses = [classes_and_families(analyze(p, sgd.endpoints(p, training.params[i:i + 1], seed=seed,
+                                                                  grad_tol=GRAD_TOL, steps=cell["steps"],
+                                                                  optimizer=spec)))
+                    for i, (p, seed) in enumerate(zip(problems, cell["seeds"]))]
+        return dict(linear_loss=nums([p.linear_loss for p in problems]), final_loss=nums(training.losses[:, -1]),
+                    running_average=nums(training.online[:, -1]),
+                    checkpoint_average=[nums(a[1:]) for a in training.online],
+                    checkpoint_steps=training.steps[1:].tolist(),
+                    active_at_init=[_active_fraction(p, x) for p, x in zip(problems, starts)], analysis=analyses,
                     seconds=time.perf_counter() - started)
 
     def evaluate(self, config: dict, results: list[tuple[dict, dict]]) -> ExperimentReport:
@@ -160,7 +132,7 @@ class Shamir2018(Experiment):
                                  seed=seed, linear_loss=r["linear_loss"][i], final_loss=r["final_loss"][i],
                                  excess=num(inf(r["final_loss"][i]) - r["linear_loss"][i]),
                                  running_average_excess=None, bound=None, final_grad_norm=r["final_grad_norm"][i],
-                                 active_at_init=r["active_at_init"][i]))
+                                 active_at_init=r["active_at_init"][i], endpoint=_endpoint(r["analysis"][i])))
         for c, r in sgd:
             bound = const / math.sqrt(c["steps"])
             for i, seed in enumerate(c["seeds"]):
@@ -169,7 +141,8 @@ class Shamir2018(Experiment):
                                  seed=seed, linear_loss=r["linear_loss"][i], final_loss=r["final_loss"][i],
                                  excess=num(inf(r["final_loss"][i]) - r["linear_loss"][i]),
                                  running_average_excess=num(inf(r["running_average"][i]) - r["linear_loss"][i]),
-                                 bound=bound, final_grad_norm=None, active_at_init=r["active_at_init"][i]))
+                                 bound=bound, final_grad_norm=None, active_at_init=r["active_at_init"][i],
+                                 endpoint=_endpoint(r["analysis"][i])))
         residual = [r for r in rows if r["architecture"] == "residual"]
         plain_dead = [r for r in rows if r["architecture"] == "plain" and r["init"] == "dead"]
         decoupled = [r for r in rows if r["architecture"] == "decoupled"]
@@ -195,57 +168,36 @@ class Shamir2018(Experiment):
             f"T = {T} against the bound {const:g}/sqrt(T) = {const / math.sqrt(T) if T else float('nan'):.2e} "
             f"({'ok' if sgd_ok else 'EXCEEDED'}). Control: {stalled}/{len(plain_dead)} plain nets from the dead start "
             f"stall above F_lin + {tol:g}. Per group: {groups}. F_lin per data set in "
-            f"[{span(rows, 'linear_loss')[0]:.4f}, {span(rows, 'linear_loss')[1]:.4f}].")
+            f"[{span(rows, 'linear_loss')[0]:.4f}, {span(rows, 'linear_loss')[1]:.4f}]. Analysis of the endpoints: "
+            + "; ".join(f"{a}/{i}: " + describe_classes(merge_classes(r["analysis"])) for (a, i), (c, r) in sorted(gd.items()))
+            + "; decoupled/SGD: " + describe_classes(merge_classes(p for c, r in sgd for p in r["analysis"])) + ".")
 
-        figs = []
-        fig, ax = figure()
-        styles = {("residual", "standard"): ("C0", "-"), ("residual", "dead"): ("C0", "--"),
-                  ("plain", "standard"): ("C3", "-"), ("plain", "dead"): ("C3", "--")}
-        for (arch, init), (c, r) in sorted(gd.items()):
-            color, ls = styles[(arch, init)]
-            steps = c["record_every"] * np.arange(1, len(r["curves"][0]) + 1)
-            for i, curve in enumerate(r["curves"]):
-                ax.plot(steps, np.array([np.nan if v is None else v for v in curve]) - r["linear_loss"][i], color=color,
-                        ls=ls, lw=1, alpha=0.7, label=f"{arch}, {init} init" if i == 0 else None)
-        ax.axhline(0.0, color="k", lw=0.8)
-        ax.axhline(tol, color="k", ls=":", lw=0.8)
-        ax.set_yscale("symlog", linthresh=1e-4)
-        ax.set_xlabel("gradient step (full batch)")
-        ax.set_ylabel("loss - F_lin (best linear predictor)")
-        ax.set_title("Residual unit vs plain net vs linear predictor")
-        ax.legend(fontsize=8)
-        figs.append(("gd_loss_minus_linear", fig))
-
-        fig, ax = figure()
         labels = sorted({(r["architecture"], r["init"]) for r in rows})
+        points = []
         for j, lab in enumerate(labels):
             vals = [inf(r["excess"]) for r in rows if (r["architecture"], r["init"]) == lab]
-            ax.scatter(np.full(len(vals), j) + (np.random.default_rng(j).random(len(vals)) - 0.5) * 0.3, vals, s=14)
-        ax.axhline(0.0, color="k", lw=0.8)
-        ax.axhline(tol, color="k", ls=":", lw=0.8, label=f"F_lin + {tol:g}")
-        ax.set_xticks(range(len(labels)), [f"{a}\n{i}" for a, i in labels], fontsize=8)
-        ax.set_yscale("symlog", linthresh=1e-4)
-        ax.set_ylabel("final loss - F_lin (every run)")
-        ax.legend(fontsize=8)
-        figs.append(("final_excess_per_run", fig))
-
+            jitter = (np.random.default_rng(j).random(len(vals)) - 0.5) * 0.3
+            points.append(Series(np.full(len(vals), j) + jitter, vals, None, kind="scatter", color=f"C{j}", size=14))
+        figs = [Figure("final_excess_per_run", [Panel(
+            points + [Series([], [0.0], None, kind="hline", color="k", width=0.8),
+                      Series([], [tol], f"F_lin + {tol:g}", kind="hline", color="k", style=":", width=0.8)],
+            title="every run's endpoint against the best linear predictor", ylabel="final loss - F_lin (every run)",
+            yscale="symlog", linthresh=1e-4, xticklabels=[f"{a}\n{i}" for a, i in labels])])]
         if sgd:
             c, r = sgd[0]
-            fig, ax = figure()
             steps = np.array(r["checkpoint_steps"])
-            for i, avg in enumerate(r["checkpoint_average"]):
-                ax.plot(steps, np.array([np.nan if v is None else v for v in avg]) - r["linear_loss"][i], lw=1, alpha=0.8,
-                        label=f"seed {c['seeds'][i]}")
-            ax.plot(steps, const / np.sqrt(steps), "k--", lw=1, label=f"{const:g}/sqrt(T)")
-            ax.axhline(0.0, color="k", lw=0.8)
-            ax.set_xscale("log")
-            ax.set_yscale("symlog", linthresh=1e-3)
-            ax.set_xlabel("SGD steps T")
-            ax.set_ylabel("running-average online loss - F_lin")
-            ax.set_title("Decoupled readout x -> w.x + u.relu(Ux+c), SGD")
-            ax.legend(fontsize=7)
-            figs.append(("sgd_running_average", fig))
+            series = [Series(steps, np.array([np.nan if v is None else v for v in avg]) - r["linear_loss"][i],
+                             f"seed {c['seeds'][i]}", alpha=0.8) for i, avg in enumerate(r["checkpoint_average"])]
+            series += [Series(steps, const / np.sqrt(steps), f"{const:g}/sqrt(T)", color="k", style="--"),
+                       Series([], [0.0], None, kind="hline", color="k", width=0.8)]
+            figs.append(Figure("sgd_running_average", [Panel(
+                series, title="Decoupled readout x -> w.x + u.relu(Ux+c), SGD", xlabel="SGD steps T",
+                ylabel="running-average online loss - F_lin", xscale="log", yscale="symlog", linthresh=1e-3)]))
         return ExperimentReport(claim=self.claim, passed=passed, summary=summary, table=rows, figures=figs)
+
+
+def _endpoint(analysis: dict) -> str:
+    return describe_families(analysis["families"]) if analysis["families"] else describe_classes(analysis["classes"])
 
 
 EXPERIMENT = register(Shamir2018())

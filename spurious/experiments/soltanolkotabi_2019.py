@@ -8,67 +8,81 @@
     out like a power of t, since the loss is quartic in them).
 (c) The same planted experiment with a smooth activation (tanh), started near the planted weights
     (W* + 0.1 noise): "suitably initialized" gradient descent converges linearly and recovers W*.
-All seeds of one setting run as one vmapped, compiled program (jax.lax.scan over steps).
+The landscapes are the registered `quadratic-network` (a, b) and `empirical-teacher-student` (c),
+one data set per seed; full-batch gradient descent is `sgd.train_many` with optax.sgd (all seeds of
+a quadratic setting in one program), which records the loss curves the rates are fitted to. The
+endpoints of (a) and (b) then go through `spurious.analyze` (classes and families per setting).
 """
 from __future__ import annotations
 
 import itertools
 import math
 import time
-from functools import partial
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .. import sgd
+from ..analyze import analyze
+from ..core.errors import SpuriousError
 from ..problems import quadratic as q
-from ..problems.empirical import ACTIVATIONS
+from ..problems.empirical import EmpiricalTeacherStudent
+from ..problems.quadratic import QuadraticNetwork
 from . import register
-from ._curves import figure, flat, section, fit_rate, num, nums
-from ..errors import SpuriousError
-from .base import Experiment, ExperimentReport
+from ._curves import (classes_and_families, describe_classes, describe_families, fit_rate, flat, merge_classes, num,
+                      nums, section)
+from .base import Experiment, ExperimentReport, Figure, Panel, Series
+
+#: a gradient this small (Frobenius) makes an endpoint 'converged' for the analysis
+GRAD_TOL = 1e-8
 
 
-def _planted_weights(key, teacher, dim):
-    return jax.random.normal(jax.random.fold_in(key, 1), (teacher, dim), dtype=jnp.float64) / math.sqrt(dim)
+def quadratic_problem(cell: dict, seed: int) -> QuadraticNetwork:
+    planted = cell["part"] == "planted"
+    return QuadraticNetwork(dim=cell["dim"], hidden=cell["hidden"], samples=cell["samples"],
+                            signs="positive" if planted else "balanced", targets="planted" if planted else "gaussian",
+                            planted=cell["teacher"] if planted else None, data_seed=seed, init_std=cell["init_std"])
 
 
-@partial(jax.jit, static_argnames=("part", "dim", "samples", "width", "teacher", "steps", "record_every", "activation"))
-def _kernel(seeds, signs, step, init_std, *, part, dim, samples, width, teacher, steps, record_every, activation):
-    """Gradient descent for every seed at once. `signs` has length `width` (zeros for unused units
-    of a padded quadratic student: those rows start at 0 and stay there)."""
-    live = (signs != 0).astype(jnp.float64)[:, None]
+def _start_key(seed: int):
+    return jax.random.fold_in(jax.random.PRNGKey(seed), 2)
 
-    def one(seed):
-        key = jax.random.PRNGKey(seed)
-        start_key = jax.random.fold_in(key, 2)
-        if part == "arbitrary":
-            X, y = q.make_data(key, dim, samples)
-            Wstar = jnp.zeros((teacher, dim))
-        else:
-            Wstar = _planted_weights(key, teacher, dim)
-            X, y = q.make_data(key, dim, samples, "planted", Wstar)
-        if part == "smooth":
-            sigma = ACTIVATIONS[activation]
-            y = jnp.sum(sigma(X @ Wstar.T), axis=1)
-            W0 = Wstar + init_std * jax.random.normal(start_key, Wstar.shape, dtype=jnp.float64)
-            fg = jax.value_and_grad(lambda W: 0.5 * jnp.mean((jnp.sum(sigma(X @ W.T), axis=1) - y) ** 2))
-        else:
-            W0 = live * init_std * jax.random.normal(start_key, (width, dim), dtype=jnp.float64)
-            fg = lambda W: q.loss_and_grad(W, X, y, signs, 0.0)
 
-        def inner(W, _):
-            _, g = fg(W)
-            return W - step * g, None
+def _train_quadratic(cell: dict):
+    """Full-batch GD on every seed's quadratic-network landscape at once (data per member)."""
+    problems = [quadratic_problem(cell, s) for s in cell["seeds"]]
+    signs = jnp.asarray(problems[0].signs)
+    starts = jnp.stack([p.init(_start_key(s)) for p, s in zip(problems, cell["seeds"])])
+    data = (jnp.stack([p.inputs for p in problems]), jnp.stack([p.targets for p in problems]))
+    training = sgd.train_many(lambda W, X, y: q.loss(W, X, y, signs, 0.0), starts, data,
+                              sgd.optimizer({"name": "sgd", "learning_rate": cell["step"]}), cell["steps"], None,
+                              data_axis=0, record_every=cell["record_every"])
+    analyses = []
+    for i, (p, s) in enumerate(zip(problems, cell["seeds"])):
+        ends = sgd.endpoints(p, training.params[i:i + 1], seed=s, grad_tol=GRAD_TOL, steps=cell["steps"],
+                             optimizer={"name": "sgd", "learning_rate": cell["step"]})
+        analyses.append(classes_and_families(analyze(p, ends)))
+    planted = [p.planted if p.planted is not None else np.zeros((1, cell["dim"])) for p in problems]
+    return training, planted, [p.signs for p in problems], [p.targets for p in problems], analyses
 
-        def outer(W, _):
-            W, _ = jax.lax.scan(inner, W, None, length=record_every)
-            return W, fg(W)[0]
 
-        W, curve = jax.lax.scan(outer, W0, None, length=steps // record_every)
-        return W, Wstar, curve, fg(W0)[0], 0.5 * jnp.mean(y * y)
-
-    return jax.vmap(one)(seeds)
+def _train_smooth(cell: dict):
+    """Full-batch GD on each seed's tanh teacher-student landscape from W* + noise."""
+    trainings, planted, targets = [], [], []
+    for s in cell["seeds"]:
+        key = jax.random.PRNGKey(s)
+        teacher = np.asarray(jax.random.normal(jax.random.fold_in(key, 1), (cell["teacher"], cell["dim"]),
+                                               dtype=jnp.float64)) / math.sqrt(cell["dim"])
+        p = EmpiricalTeacherStudent(teacher=cell["teacher"], student=cell["teacher"], dim=cell["dim"],
+                                    samples=cell["samples"], activation=cell["activation"], data_seed=s,
+                                    teacher_weights=teacher)
+        start = teacher + cell["init_std"] * jax.random.normal(_start_key(s), teacher.shape, dtype=jnp.float64)
+        trainings.append(sgd.train_many(p.loss, start[None], (), sgd.optimizer({"name": "sgd", "learning_rate": cell["step"]}),
+                                        cell["steps"], None, record_every=cell["record_every"]))
+        planted.append(teacher)
+        targets.append(p.targets)
+    return trainings, planted, targets
 
 
 def _recovery(W, Wstar, signs, part):
@@ -134,17 +148,23 @@ class Soltanolkotabi2019(Experiment):
     def run_cell(self, cell: dict) -> dict:
         started = time.perf_counter()
         part = cell["part"]
-        signs = np.zeros(cell["width"])
-        signs[: cell["hidden"]] = q.signs_vector(cell["hidden"], "balanced" if part == "arbitrary" else "positive")
-        W, Wstar, curves, loss0, scale = _kernel(
-            jnp.asarray(cell["seeds"]), jnp.asarray(signs), cell["step"], cell["init_std"], part=part,
-            dim=cell["dim"], samples=cell["samples"], width=cell["width"], teacher=cell["teacher"],
-            steps=cell["steps"], record_every=cell["record_every"], activation=cell["activation"])
-        W, Wstar, curves = np.asarray(W), np.asarray(Wstar), np.asarray(curves)
-        recovery = [None if part == "arbitrary" else num(_recovery(W[i], Wstar[i], signs, part))
+        if part == "smooth":
+            trainings, planted, targets = _train_smooth(cell)
+            losses = np.concatenate([t.losses for t in trainings])
+            finals = np.concatenate([t.params for t in trainings])
+            signs = [np.ones(cell["hidden"])] * len(planted)
+            analyses = None
+        else:
+            training, planted, signs, targets, analyses = _train_quadratic(cell)
+            losses, finals = training.losses, training.params
+        recovery = [None if part == "arbitrary" else num(_recovery(finals[i], planted[i], signs[i], part))
                     for i in range(len(cell["seeds"]))]
-        return dict(curves=[nums(c) for c in curves], initial_loss=nums(loss0), label_scale=nums(scale),
-                    recovery=recovery, seconds=time.perf_counter() - started)
+        out = dict(curves=[nums(c[1:]) for c in losses], initial_loss=nums(losses[:, 0]),
+                   label_scale=nums([0.5 * float(jnp.mean(y * y)) for y in targets]), recovery=recovery,
+                   seconds=time.perf_counter() - started)
+        if analyses is not None:
+            out["analysis"] = analyses
+        return out
 
     def evaluate(self, config: dict, results: list[tuple[dict, dict]]) -> ExperimentReport:
         rows, checks, curves_by = [], {}, {}
@@ -152,7 +172,7 @@ class Soltanolkotabi2019(Experiment):
             part, k = cell["part"], cell["hidden"]
             steps = cell["record_every"] * np.arange(1, len(res["curves"][0]) + 1)
             key = (part, k)
-            curves_by[key] = (cell, steps, res["curves"])
+            curves_by[key] = (cell, steps, res)
             for i, seed in enumerate(cell["seeds"]):
                 c = np.array([np.nan if v is None else v for v in res["curves"][i]])
                 c0 = res["initial_loss"][i]
@@ -163,7 +183,10 @@ class Soltanolkotabi2019(Experiment):
                                  seed=seed, final_loss=num(final), min_loss=num(best),
                                  relative_loss=num(final / res["label_scale"][i]) if part == "arbitrary" else None,
                                  rate_class=fit["class"], rate_per_step=fit["rate"], power_exponent=fit["exponent"],
-                                 recovery_error=res["recovery"][i]))
+                                 recovery_error=res["recovery"][i],
+                                 endpoint=(describe_families(res["analysis"][i]["families"]) if res["analysis"][i]["families"]
+                                           else describe_classes(res["analysis"][i]["classes"]))
+                                 if "analysis" in res else "not analyzed (tanh)"))
         a, p, s = section(config, "arbitrary"), section(config, "planted"), section(config, "smooth")
         arb = [r for r in rows if r["part"] == "arbitrary"]
         exact = [r for r in rows if r["part"] == "planted" and r["hidden"] == p["teacher"]]
@@ -202,53 +225,41 @@ class Soltanolkotabi2019(Experiment):
             f"[{'ok' if checks['b_over'] else 'FAILED'}]. (c) {s['activation']} from W* + {s['noise']} noise: "
             f"{sum(r['rate_class'] == 'linear' for r in smooth)}/{len(smooth)} linear, worst min loss "
             f"{worst(smooth, 'min_loss'):.1e} (<= {s['loss_threshold']:g}), worst weight error "
-            f"{worst(smooth, 'recovery_error'):.1e} (<= {s['recovery_threshold']:g}) [{'ok' if checks['c'] else 'FAILED'}].")
+            f"{worst(smooth, 'recovery_error'):.1e} (<= {s['recovery_threshold']:g}) [{'ok' if checks['c'] else 'FAILED'}]. "
+            f"Analysis of the endpoints: " + "; ".join(
+                f"{part} k={k}: " + describe_classes(merge_classes(res["analysis"]))
+                for (part, k), (cell, _, res) in sorted(curves_by.items()) if "analysis" in res) + ".")
+
+        def curve(values, floor=1e-32):
+            return [None if v is None else max(v, floor) for v in values]
 
         figs = []
-        fig, ax = figure()
-        for key, title in ((("arbitrary", a["hidden"]), "arbitrary labels"),):
-            if key in curves_by:
-                cell, steps, cs = curves_by[key]
-                for i, c in enumerate(cs):
-                    ax.semilogy(steps, [np.nan if v is None else v for v in c], lw=1, label=f"seed {cell['seeds'][i]}")
-        ax.set_xlabel("gradient step")
-        ax.set_ylabel("training loss")
-        ax.set_title(f"(a) arbitrary labels, d={a['dim']}, n={a['samples']}, k={a['hidden']}")
-        ax.legend(fontsize=7)
-        figs.append(("arbitrary_loss_curves", fig))
-
-        fig, axes = figure(ncols=2)
+        series = []
+        if ("arbitrary", a["hidden"]) in curves_by:
+            cell, steps, res = curves_by[("arbitrary", a["hidden"])]
+            series = [Series(steps, curve(c), f"seed {cell['seeds'][i]}") for i, c in enumerate(res["curves"])]
+        figs.append(Figure("arbitrary_loss_curves", [Panel(
+            series, title=f"(a) arbitrary labels, d={a['dim']}, n={a['samples']}, k={a['hidden']}",
+            xlabel="gradient step", ylabel="training loss", yscale="log")]))
+        planted = []
         for j, k in enumerate(sorted(k for (part, k) in curves_by if part == "planted")):
-            cell, steps, cs = curves_by[("planted", k)]
-            for i, c in enumerate(cs):
-                axes[0].semilogy(steps, [np.nan if v is None else max(v, 1e-32) for v in c], color=f"C{j}", lw=1,
-                                 alpha=0.7, label=f"k={k}" if i == 0 else None)
-        axes[0].axhline(p["loss_threshold"], color="k", ls=":", lw=0.8)
-        axes[0].set_xlabel("gradient step")
-        axes[0].set_ylabel("training loss")
-        axes[0].set_title(f"(b) planted quadratic, k*={p['teacher']}")
-        axes[0].legend(fontsize=8)
-        for j, k in enumerate(sorted(k for (part, k) in curves_by if part == "planted")):
-            cell, steps, cs = curves_by[("planted", k)]
-            for i, c in enumerate(cs):
-                axes[1].loglog(steps, [np.nan if v is None else max(v, 1e-32) for v in c], color=f"C{j}", lw=1,
-                               alpha=0.7, label=f"k={k}" if i == 0 else None)
-        axes[1].set_xlabel("gradient step (log)")
-        axes[1].set_title("same, log-log: power laws are straight")
-        figs.append(("planted_loss_curves", fig))
-
-        fig, ax = figure()
-        key = ("smooth", s["teacher"])
-        if key in curves_by:
-            cell, steps, cs = curves_by[key]
-            for i, c in enumerate(cs):
-                ax.semilogy(steps, [np.nan if v is None else max(v, 1e-32) for v in c], lw=1, label=f"seed {cell['seeds'][i]}")
-        ax.axhline(s["loss_threshold"], color="k", ls=":", lw=0.8)
-        ax.set_xlabel("gradient step")
-        ax.set_ylabel("training loss")
-        ax.set_title(f"(c) {s['activation']} planted, start W* + {s['noise']} noise")
-        ax.legend(fontsize=7)
-        figs.append(("smooth_loss_curves", fig))
+            cell, steps, res = curves_by[("planted", k)]
+            planted += [Series(steps, curve(c), f"k={k}" if i == 0 else None, color=f"C{j}", alpha=0.7)
+                        for i, c in enumerate(res["curves"])]
+        level = Series([], [p["loss_threshold"]], None, kind="hline", color="k", style=":", width=0.8)
+        figs.append(Figure("planted_loss_curves", [
+            Panel(planted + [level], title=f"(b) planted quadratic, k*={p['teacher']}", xlabel="gradient step",
+                  ylabel="training loss", yscale="log"),
+            Panel(planted, title="same, log-log: power laws are straight", xlabel="gradient step (log)",
+                  xscale="log", yscale="log", legend=False)]))
+        series = []
+        if ("smooth", s["teacher"]) in curves_by:
+            cell, steps, res = curves_by[("smooth", s["teacher"])]
+            series = [Series(steps, curve(c), f"seed {cell['seeds'][i]}") for i, c in enumerate(res["curves"])]
+        series.append(Series([], [s["loss_threshold"]], None, kind="hline", color="k", style=":", width=0.8))
+        figs.append(Figure("smooth_loss_curves", [Panel(
+            series, title=f"(c) {s['activation']} planted, start W* + {s['noise']} noise", xlabel="gradient step",
+            ylabel="training loss", yscale="log")]))
         return ExperimentReport(claim=self.claim, passed=passed, summary=summary, table=rows, figures=figs)
 
 

@@ -29,36 +29,14 @@ from __future__ import annotations
 
 import time
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 
 from .. import sgd
-from ..errors import SpuriousError
+from ..core.errors import SpuriousError
 from . import register
-from .base import Experiment, ExperimentReport
-
-ARCHITECTURES = ("shared", "separate")
-
-
-def teacher_filter(seed: int, dim: int, norm: float) -> jax.Array:
-    u = sgd.gaussian(seed, (dim,), "filter")
-    return norm * u / jnp.linalg.norm(u)
-
-
-def patch_data(seed: int, samples: int, patches: int, dim: int, norm: float, c: float):
-    """(x, y, low, high) for one seed: x (samples, patches, dim) Gaussian, y = (c low + high)/(c + 1)."""
-    x = sgd.gaussian(seed, (samples, patches, dim), "train")
-    h = jnp.tanh(x @ teacher_filter(seed, dim, norm))
-    low, high = h[:, 0], jnp.prod(h, axis=1)
-    return x, (c * low + high) / (c + 1.0), low, high
-
-
-def model(filters: jax.Array, x: jax.Array, c: float) -> jax.Array:
-    """f(x) for filters of shape (dim,) (shared) or (patches, dim) (separate); x (n, patches, dim)."""
-    t = jnp.tanh(jnp.einsum("npm,pm->np", x, jnp.broadcast_to(filters, x.shape[1:])))
-    return (c * t[:, 0] + jnp.prod(t, axis=1)) / (c + 1.0)
-
+from ..problems.patches import ARCHITECTURES, filter_shape, initial_filters, loss as patch_loss, model, patch_data, teacher_filter  # noqa: F401
+from .base import Experiment, ExperimentReport, Figure, Panel, Series
 
 def tanh_second_moment(scale: float, nodes: int = 200) -> float:
     """q = E[tanh(scale z)^2], z ~ N(0, 1), by Gauss-Hermite quadrature."""
@@ -117,16 +95,16 @@ class WeightSharing2017(Experiment):
         seeds = [cell["seed"] + i for i in range(cell["seeds"])]
         parts = [patch_data(s, cell["samples"], patches, dim, cell["filter_norm"], c) for s in seeds]
         x, y, low, high = (jnp.stack(a) for a in zip(*parts))
-        shape = (dim,) if cell["architecture"] == "shared" else (patches, dim)
-        filters = jnp.stack([sgd.gaussian(s, shape, "init", cell["init_scale"] / np.sqrt(dim)) for s in seeds])
+        shape = filter_shape(cell["architecture"], patches, dim)
+        filters = jnp.stack([initial_filters(s, shape, cell["init_scale"], dim) for s in seeds])
         u0 = np.stack([teacher_filter(s, dim, cell["filter_norm"]) for s in seeds])
 
         def cosines(w):  # |cos(w_i, u0)| per seed and filter
             w = np.asarray(w).reshape(len(seeds), -1, dim)
             return np.abs(np.einsum("spm,sm->sp", w, u0)) / (np.linalg.norm(w, axis=-1) * cell["filter_norm"])
 
-        def loss(w, xs, ys):
-            return 0.5 * jnp.mean((model(w, xs, c) - ys) ** 2)
+        def loss(w, xs, ys):  # the weight-sharing-patches landscape, data per member
+            return patch_loss(w, xs, ys, c)
 
         per_epoch = cell["samples"] // cell["batch"]
         training = sgd.train_many(loss, filters, (x, y), sgd.optimizer({"name": "sgd", "learning_rate": cell["lr"]}),
@@ -196,7 +174,7 @@ class WeightSharing2017(Experiment):
             summary += (f" Sensitivity to the start (not in the verdict), init_scale "
                         f"{sensitivity[0][0]['init_scale']:g}: " + "; ".join(notes) + ".")
         return ExperimentReport(claim=self.claim, passed=passed, summary=summary, table=table,
-                                figures=[("loss_curves", _figure(by_key, sensitivity))])
+                                figures=[_figure(by_key, sensitivity)])
 
 
 def _row(c, arch, init_scale, r, q, var_high, rule, ok):
@@ -214,32 +192,30 @@ def _row(c, arch, init_scale, r, q, var_high, rule, ok):
 def _figure(by_key, sensitivity):
     """One panel per C: per-seed training-loss curves of both models, 1/2 Var(y) (dotted) and the
     predicted plateau of the separate model (dashed); thin dash-dot curves: the sensitivity runs."""
-    from matplotlib.figure import Figure
-
     c_values = sorted({c for _, c in by_key})
-    fig = Figure(figsize=(3.2 * len(c_values), 3.6))
-    axes = np.atleast_1d(fig.subplots(1, len(c_values), sharey=True))
-    for ax, c in zip(axes, c_values):
+    panels = []
+    for index, c in enumerate(c_values):
+        series = []
         for i, arch in enumerate(ARCHITECTURES):
             r = by_key.get((arch, c))
             if r is None:
                 continue
-            for j, curve in enumerate(np.asarray(r["loss_curves"], dtype=float)):
-                ax.plot(r["epochs"], curve, color=f"C{i}", alpha=0.7, label=arch if j == 0 else None)
-            ax.axhline(np.mean(r["trivial_loss"]), color="grey", ls=":", lw=1)
+            series += [Series(r["epochs"], curve, arch if j == 0 else None, color=f"C{i}", alpha=0.7)
+                       for j, curve in enumerate(r["loss_curves"])]
+            series.append(Series([], [np.mean(r["trivial_loss"])], None, kind="hline", color="grey", style=":"))
             if arch == "separate" and c > 0:
-                ax.axhline(np.mean(r["predicted_plateau"]), color="C1", ls="--", lw=1, label="½Var(high)/(C+1)²")
+                series.append(Series([], [np.mean(r["predicted_plateau"])], "½Var(high)/(C+1)²", kind="hline",
+                                     color="C1", style="--"))
             for cell, s in sensitivity:
                 if cell["architecture"] == arch and cell["c"] == c:
-                    for j, curve in enumerate(np.asarray(s["loss_curves"], dtype=float)):
-                        ax.plot(s["epochs"], curve, color=f"C{i}", lw=0.8, ls="-.", alpha=0.8,
-                                label=f"{arch}, init scale {cell['init_scale']:g}" if j == 0 else None)
-        ax.set(yscale="log", xlabel="epoch", title=f"C = {c:g}")
-    axes[0].set_ylabel("training loss (dotted: ½Var(y))")
-    for ax in {id(axes[0]): axes[0], id(axes[-1]): axes[-1]}.values():  # the sensitivity runs sit at C = 0
-        ax.legend(fontsize=7)
-    fig.tight_layout()
-    return fig
+                    series += [Series(s["epochs"], curve, f"{arch}, init scale {cell['init_scale']:g}" if j == 0 else None,
+                                      color=f"C{i}", width=0.8, style="-.", alpha=0.8)
+                               for j, curve in enumerate(s["loss_curves"])]
+        # the sensitivity runs sit at C = 0: legends on the first and the last panel
+        panels.append(Panel(series, title=f"C = {c:g}", xlabel="epoch", yscale="log",
+                            ylabel="training loss (dotted: ½Var(y))" if index == 0 else "",
+                            legend=index in (0, len(c_values) - 1)))
+    return Figure("loss_curves", panels, panel_width=3.2, height=3.6, sharey=True)
 
 
 register(WeightSharing2017())

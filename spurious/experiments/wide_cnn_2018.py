@@ -29,46 +29,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from .. import sgd
-from ..errors import SpuriousError
+from ..core.errors import SpuriousError
 from . import register
-from .base import Experiment, ExperimentReport
-
-
-def images(seed: int, samples: int, side: int) -> jax.Array:
-    return sgd.gaussian(seed, (samples, side, side), f"images-{samples}-{side}")
-
-
-def patches(x: jax.Array, kernel: int) -> jax.Array:
-    """(n, positions, kernel^2): every kernel x kernel patch of each image (stride 1, no padding)."""
-    side = x.shape[-1] - kernel + 1
-    rows = [x[:, i: i + side, j: j + side] for i in range(kernel) for j in range(kernel)]
-    return jnp.stack(rows, axis=-1).reshape(x.shape[0], side * side, kernel * kernel)
-
-
-def conv_features(conv: dict, p: jax.Array) -> jax.Array:
-    """Softplus conv-layer outputs flattened to (n, positions x channels): the n1 neurons."""
-    out = jax.nn.softplus(p @ conv["w"].T + conv["b"])
-    return out.reshape(p.shape[0], -1)
-
-
-def network(params: dict, p: jax.Array) -> jax.Array:
-    h = conv_features(params["conv"], p)
-    h = jax.nn.softplus(h @ params["fc"]["w"].T + params["fc"]["b"])
-    return h @ params["out"]["w"] + params["out"]["b"]
-
-
-def mse(params, p, y):
-    return 0.5 * jnp.mean((network(params, p) - y) ** 2)
-
-
-def init_network(seed: int, channels: int, kernel: int, positions: int, fc_width: int, filter_std: float) -> dict:
-    n1 = channels * positions
-    return {"conv": {"w": sgd.gaussian(seed, (channels, kernel * kernel), f"filters-{channels}", filter_std),
-                     "b": jnp.zeros(channels)},
-            "fc": {"w": sgd.gaussian(seed, (fc_width, n1), f"fc-{channels}", 1.0 / math.sqrt(n1)),
-                   "b": jnp.zeros(fc_width)},
-            "out": {"w": sgd.gaussian(seed, (fc_width,), f"out-{channels}", 1.0 / math.sqrt(fc_width)),
-                    "b": jnp.zeros(())}}
+from ..problems.conv import conv_features, images, init_network, mse, network, patches, training_set  # noqa: F401
+from .base import Experiment, ExperimentReport, Figure, Panel, Series
 
 
 def numerical_rank(matrix, rtol: float) -> tuple[int | None, float | None]:
@@ -131,8 +95,7 @@ class WideCNN2018(Experiment):
         n, c, k = cell["samples"], cell["channels"], cell["kernel"]
         positions = (cell["side"] - k + 1) ** 2
         seeds = [cell["seed"] + i for i in range(cell["seeds"])]
-        p = jnp.stack([patches(images(s, n, cell["side"]), k) for s in seeds])
-        y = jnp.stack([sgd.random_signs(s, n, f"labels-{n}") for s in seeds])
+        p, y = (jnp.stack(a) for a in zip(*(training_set(s, n, cell["side"], k) for s in seeds)))  # cnn-random-labels
         params = jax.tree_util.tree_map(lambda *a: jnp.stack(a), *(
             init_network(s, c, k, positions, cell["fc_width"], cell["filter_std"]) for s in seeds))
 
@@ -198,33 +161,27 @@ class WideCNN2018(Experiment):
             f"n1={r['n1']}: {max(r['readout_min_loss']):.1e}" for r in rows) + " (zero exactly when rank = N)")
         summary = ("PASS: " if passed else "FAIL: ") + "; ".join(words) + "."
         return ExperimentReport(claim=self.claim, passed=passed, summary=summary, table=table,
-                                figures=[("wide_cnn", _figure(rows, n, config["loss_tol"]))])
+                                figures=[_figure(rows, n, config["loss_tol"])])
 
 
 def _figure(rows, n, tol):
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(10, 4))
-    ax_rank, ax_loss = fig.subplots(1, 2)
     n1 = [r["n1"] for r in rows]
-    ax_rank.plot(n1, [min(v, n) for v in n1], "k--", label="min(n1, N)")
-    for r in rows:
-        ax_rank.scatter([r["n1"]] * len(r["rank"]), r["rank"], color="C0")
-    ax_rank.axvline(n, color="grey", lw=1)
-    ax_rank.set(xlabel="conv-layer neurons n1", ylabel="rank of feature matrix", title=f"feature rank (N = {n})")
-    ax_rank.legend()
+    rank = [Series(n1, [min(v, n) for v in n1], "min(n1, N)", color="k", style="--")]
+    rank += [Series([r["n1"]] * len(r["rank"]), r["rank"], None, kind="scatter", color="C0") for r in rows]
+    rank.append(Series([n], [], None, kind="vline", color="grey"))
+    loss = []
     for i, r in enumerate(rows):
         steps = np.asarray(r["curve_steps"])
         curves = np.maximum(np.asarray(r["loss_curves"], dtype=float), 1e-33)
         for j, (curve, stop) in enumerate(zip(curves, r["iterations"])):
             shown = steps <= stop  # up to the record at which the seed stopped
-            ax_loss.plot(steps[shown], curve[shown], color=f"C{i}", alpha=0.8, ls="-" if r["n1"] >= n else ":",
-                         label=f"n1 = {r['n1']}" if j == 0 else None)
-    ax_loss.axhline(tol, color="grey", ls="--", lw=1)
-    ax_loss.set(yscale="log", xlabel="L-BFGS iteration", ylabel="training loss", title="training (dotted: n1 < N)")
-    ax_loss.legend(fontsize=7)
-    fig.tight_layout()
-    return fig
+            loss.append(Series(steps[shown], curve[shown], f"n1 = {r['n1']}" if j == 0 else None, color=f"C{i}",
+                               alpha=0.8, style="-" if r["n1"] >= n else ":"))
+    loss.append(Series([], [tol], None, kind="hline", color="grey", style="--"))
+    return Figure("wide_cnn", [
+        Panel(rank, title=f"feature rank (N = {n})", xlabel="conv-layer neurons n1", ylabel="rank of feature matrix"),
+        Panel(loss, title="training (dotted: n1 < N)", xlabel="L-BFGS iteration", ylabel="training loss",
+              yscale="log")])
 
 
 register(WideCNN2018())

@@ -34,56 +34,12 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.flatten_util import ravel_pytree
 
 from .. import sgd
-from ..errors import SpuriousError
+from ..core.errors import SpuriousError
 from . import register
-from .base import Experiment, ExperimentReport
-
-
-def gelu(z):
-    return jax.nn.gelu(z, approximate=False)
-
-
-def network(params: dict, x: jax.Array) -> jax.Array:
-    return gelu(x @ params["W"].T) @ params["a"]
-
-
-def mse(params, x, y):
-    return 0.5 * jnp.mean((network(params, x) - y) ** 2)
-
-
-def init_network(seed: int, dim: int, width: int) -> dict:
-    """He initialisation: Var = 2 / fan_in for both layers."""
-    return {"W": sgd.gaussian(seed, (width, dim), f"init-W-{width}", math.sqrt(2.0 / dim)),
-            "a": sgd.gaussian(seed, (width,), f"init-a-{width}", math.sqrt(2.0 / width))}
-
-
-def dataset(seed: int, samples: int, dim: int):
-    return sgd.gaussian(seed, (samples, dim), f"train-{samples}", 1.0 / math.sqrt(dim)), sgd.random_signs(seed, samples, f"labels-{samples}")
-
-
-def gauss_newton_top(params, x, iterations: int = 60) -> jax.Array:
-    """Largest eigenvalue of J^T J / N (J: Jacobian of the N outputs w.r.t. all parameters), by power
-    iteration with Jacobian-vector products (never forming J)."""
-    flat, unravel = ravel_pytree(params)
-
-    def outputs(f):
-        return network(unravel(f), x)
-
-    _, vjp = jax.vjp(outputs, flat)
-
-    def apply(v):
-        return vjp(jax.jvp(outputs, (flat,), (v,))[1])[0] / x.shape[0]
-
-    def body(_, v):
-        w = apply(v)
-        return w / jnp.linalg.norm(w)
-
-    v = jax.random.normal(jax.random.PRNGKey(0), flat.shape, dtype=flat.dtype)
-    v = jax.lax.fori_loop(0, iterations, body, v / jnp.linalg.norm(v))
-    return v @ apply(v)
+from ..problems.gelu_width import dataset, gauss_newton_top, gelu, init_network, mse, network  # noqa: F401
+from .base import Experiment, ExperimentReport, Figure, Panel, Series
 
 
 def log_slope(x, y) -> tuple[float, float, tuple[float, float]]:
@@ -243,7 +199,7 @@ class WidthScaling2021(Experiment):
             f"a fixed T also measures how fast GD converges, which slows as N grows"
             + (" (in d = 32 sharply near N = 512)" if dim == 32 else "") + ", so this verdict covers only the N measured.")
         return ExperimentReport(claim=self.claim, passed=passed, summary=summary, table=table,
-                                figures=[("width_scaling", _figure(by_n, m_star, slope, intercept, threshold, dim))])
+                                figures=[_figure(by_n, m_star, slope, intercept, threshold, dim)])
 
 
 def _nanmedian(values, finite):
@@ -291,34 +247,29 @@ def _figure(by_n, m_star, slope, intercept, threshold, dim):
     """Left: fraction of seeds reaching the tolerance against width, per N. Right: m*(N) with the grid
     step below it (the threshold lies in that bracket), the fit, reference slopes 1 and 2, and the
     parameter-counting line m (d + 1) = N below which interpolation is generically impossible."""
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(10, 4))
-    ax_frac, ax_fit = fig.subplots(1, 2)
+    fractions = []
     for i, (n, rows) in enumerate(sorted(by_n.items())):
         rows = sorted(rows, key=lambda r: r["width"])
-        ax_frac.plot([r["width"] for r in rows], [np.mean(r["success"]) for r in rows], "o-", color=f"C{i}", label=f"N = {n}")
-    ax_frac.axhline(threshold, color="grey", ls="--", lw=1)
-    ax_frac.set(xscale="log", xlabel="width m", ylabel="fraction of seeds reaching tol", title="success vs width")
-    ax_frac.legend(fontsize=8)
+        fractions.append(Series([r["width"] for r in rows], [np.mean(r["success"]) for r in rows], f"N = {n}",
+                                color=f"C{i}", marker="o"))
+    fractions.append(Series([], [threshold], None, kind="hline", color="grey", style="--"))
     found = sorted(n for n in m_star if math.isfinite(m_star[n]))
+    fit = []
     if found:
         ns = np.array(found, dtype=float)
         star = np.array([m_star[n] for n in found])
         below = np.array([max([r["width"] for r in by_n[n] if r["width"] < m_star[n]], default=m_star[n]) for n in found])
-        ax_fit.errorbar(ns, star, yerr=[star - below, np.zeros_like(star)], fmt="ko", capsize=3,
-                        label="m*(N) (bar: one grid step below)")
+        fit.append(Series(ns, star, "m*(N) (bar: one grid step below)", kind="errorbar", color="k", y_low=below))
         if slope is not None:
-            ax_fit.plot(ns, np.exp(intercept) * ns ** slope, "C1-", label=f"fit: slope {slope:.2f}")
+            fit.append(Series(ns, np.exp(intercept) * ns ** slope, f"fit: slope {slope:.2f}", color="C1"))
             for ref, style in ((1, ":"), (2, "--")):
-                ax_fit.plot(ns, star[0] * (ns / ns[0]) ** ref, "k" + style, lw=1, label=f"slope {ref}")
-        ax_fit.plot(ns, ns / (dim + 1), color="grey", lw=1, label="m(d+1) = N (parameter count)")
-    ax_fit.set(xscale="log", yscale="log", xlabel="samples N", ylabel="m*",
-               title="width needed vs N" if found else "width needed vs N: no m* found")
-    if found:
-        ax_fit.legend(fontsize=7)
-    fig.tight_layout()
-    return fig
+                fit.append(Series(ns, star[0] * (ns / ns[0]) ** ref, f"slope {ref}", color="k", style=style))
+        fit.append(Series(ns, ns / (dim + 1), "m(d+1) = N (parameter count)", color="grey"))
+    return Figure("width_scaling", [
+        Panel(fractions, title="success vs width", xlabel="width m", ylabel="fraction of seeds reaching tol",
+              xscale="log"),
+        Panel(fit, title="width needed vs N" if found else "width needed vs N: no m* found", xlabel="samples N",
+              ylabel="m*", xscale="log", yscale="log")])
 
 
 register(WidthScaling2021())

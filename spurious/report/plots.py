@@ -16,6 +16,7 @@ import os
 import numpy as np
 from matplotlib.figure import Figure
 
+from .figures import experiment_figures  # an experiment's figures are plain data, drawn there
 from .study import SPURIOUS_LOSS, StudyReport
 
 CLASS_COLOURS = {"spurious_minimum": "#1f77b4", "local_minimum": "#1f77b4", "saddle": "#d62728",
@@ -35,7 +36,17 @@ def _series(report: StudyReport) -> dict[str, list[dict]]:
 
 
 def _x_label(report: StudyReport) -> str:
-    return "teacher neurons k" if report.rows and "teacher" in report.rows[0]["params"] else "problem"
+    """The swept axis on x, with its description from the problem's registry entry where known."""
+    if report.x_axis is None:
+        return "problem"
+    from ..core.errors import SpuriousError
+    from ..problems import entry
+
+    try:
+        parameter = entry(report.config.get("problem")).parameter(report.x_axis)
+    except SpuriousError:
+        parameter = None
+    return parameter.doc.split(" (")[0] if parameter is not None and parameter.doc else report.x_axis
 
 
 def fractions_figure(report: StudyReport) -> Figure | None:
@@ -153,7 +164,7 @@ def spectra_figure(report: StudyReport, limit: int = 40) -> Figure | None:
 def report_figures(report: StudyReport) -> list[tuple[str, Figure]]:
     """(file stem, Figure) pairs for a report."""
     if report.kind == "experiment":
-        return list(report.experiment.figures) if report.experiment is not None else []
+        return experiment_figures(report.experiment.figures) if report.experiment is not None else []
     out = []
     for stem, make in (("fractions", fractions_figure), ("family_losses", family_losses_figure),
                        ("spectra", spectra_figure)):

@@ -12,12 +12,13 @@ the stored cell results.
 """
 from __future__ import annotations
 
+import itertools
 import math
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..stats import chance_of_misses, two_sample_p_value, wilson_interval
+from ..stats import chance_of_misses, share, two_sample_p_value
 from ..store import Store
 
 SPURIOUS_LOSS = 1e-3
@@ -25,14 +26,6 @@ SPURIOUS_LOSS = 1e-3
 MIN_LOSS_MATCH = 2e-6
 #: two-sample p-values below this call a difference real rather than sampling noise
 SIGNIFICANCE = 0.05
-
-
-def share(count: int, total: int) -> dict:
-    low, high = wilson_interval(count, total)
-    low = 0.0 if count == 0 else low  # exact at the ends (the formula leaves ~1e-18 there)
-    high = 1.0 if count == total else high
-    return {"count": int(count), "total": int(total), "fraction": count / total if total else float("nan"),
-            "ci_low": low, "ci_high": high}
 
 
 @dataclass
@@ -49,6 +42,7 @@ class StudyReport:
     published: dict | None = None
     experiment: Any = None  # ExperimentReport
     experiment_error: str | None = None
+    x_axis: str | None = None  # the grid axis the plots put on x (None: the problem's position)
 
     @property
     def complete(self) -> bool:
@@ -97,19 +91,42 @@ class StudyReport:
         return lines
 
 
-def _series(params: dict, varying: set[str]) -> str:
-    parts = []
-    if "teacher" in params and "student" in params:
-        extra = params["student"] - params["teacher"]
-        parts.append("n = k" if extra == 0 else f"n = k {'+' if extra > 0 else '-'} {abs(extra)}")
-    for name in sorted(varying - {"teacher", "student", "extra"}):
-        parts.append(f"{name} = {params.get(name)}")
+def _symbols(spec: str | None) -> dict[str, str]:
+    """The papers' letters for a problem's parameters (k, n, d), where its registry entry gives them."""
+    from ..core.errors import SpuriousError
+    from ..problems import entry
+
+    try:
+        found = entry(spec) if spec else None
+    except SpuriousError:  # a user's file that is not here: plain names
+        return {}
+    return {p.name: p.symbol for p in found.parameters + found.shorthands if p.symbol} if found else {}
+
+
+def _grid_points(config: dict) -> list[dict]:
+    """The grid point (swept values, shorthands included) of each problem, in the plan's order."""
+    grid = config.get("grid", {})
+    return [dict(zip(grid, values)) for values in itertools.product(*grid.values())]
+
+
+def _series(point: dict, x_axis: str | None, varying: set[str], symbols: dict[str, str]) -> str:
+    parts = [f"{symbols.get(a, a)} = {point[a]}" for a in point if a in varying and a != x_axis]
     return ", ".join(parts) or "all"
 
 
-def _label(params: dict) -> str:
-    short = {"teacher": "k", "student": "n", "dim": "d"}
-    return " ".join(f"{short.get(k, k)}={v}" for k, v in params.items())
+def _label(params: dict, symbols: dict[str, str]) -> str:
+    return " ".join(f"{symbols.get(k, k)}={v}" for k, v in params.items())
+
+
+def _published_key(published: dict, params: dict) -> str | None:
+    """Where a problem's numbers are in the published tables; None where they do not apply to it."""
+    for a, b in published.get("equal", []):
+        if params.get(a, params.get(b)) != params.get(b):
+            return None
+    names = published.get("key", [])
+    if not names or any(n not in params for n in names):
+        return None
+    return ",".join(str(params[n]) for n in names)
 
 
 def _fraction_verdict(published: float | None, s: dict) -> str:
@@ -147,7 +164,7 @@ def build_report(store: Store, study: str) -> StudyReport:
 
 
 def _experiment(store: Store, report: StudyReport, config: dict):
-    from ..studies.builtin import find_experiment
+    from ..studies.experiment_catalogue import find_experiment
 
     name = config["experiment"]
     experiment = find_experiment(name)
@@ -168,16 +185,22 @@ def _experiment(store: Store, report: StudyReport, config: dict):
 
 
 def _landscape(store: Store, report: StudyReport):
-    from ..studies.cells import merge_families
+    from ..studies.kinds import merge_families
 
     published = report.published or {}
     problems = store.problem_counts(report.key)
-    varying = {name for name, values in report.config.get("grid", {}).items() if len(values) > 1}
+    grid = report.config.get("grid", {})
+    varying = {name for name, values in grid.items() if len(values) > 1}
+    # the x axis of the plots: the first swept axis, when it is numeric
+    x_axis = next((a for a in grid if all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                             for v in grid[a])), None)
+    symbols = _symbols(report.config.get("problem"))
+    points = _grid_points(report.config)
+    report.x_axis = x_axis
     certifications = store.certifications(report.key)
     for p in problems:
         params = p["params"]
-        params = {**{k: params[k] for k in ("teacher", "student") if k in params},
-                  **{k: v for k, v in params.items() if k not in ("teacher", "student")}}
+        point = points[p["position"]] if p["position"] < len(points) else {}
         total = p["runs_done"]
         counts = p["counts"]
         if p["cells_done"] >= p["cells_total"]:
@@ -196,11 +219,10 @@ def _landscape(store: Store, report: StudyReport):
         spurious_families = [f for f in families if f["class"] != "global_minimum" and f["loss"] is not None
                              and f["loss"] >= SPURIOUS_LOSS]
         min_loss = p["min_loss_ge_1e-3"]
-        pub_key = f"{params.get('teacher')},{params.get('student')}"
-        protocol_match = params.get("dim", params.get("teacher")) == params.get("teacher")
-        pub_fraction = published.get("fraction", {}).get(pub_key) if protocol_match else None
-        pub_families = published.get("families", {}).get(pub_key) if protocol_match else None
-        pub_min = published.get("min_loss", {}).get(pub_key) if protocol_match else None
+        pub_key = _published_key(published, params)
+        pub_fraction = published.get("fraction", {}).get(pub_key)
+        pub_families = published.get("families", {}).get(pub_key)
+        pub_min = published.get("min_loss", {}).get(pub_key)
         spurious = share(p["loss_ge_1e-3"], total)
         pub_runs = published.get("runs")
         published_p, replications = None, []
@@ -223,8 +245,9 @@ def _landscape(store: Store, report: StudyReport):
         other = {c: n for c, n in counts.items()
                  if c not in ("global_minimum", "spurious_minimum", "local_minimum", "saddle")}
         report.rows.append({
-            "key": p["key"], "params": params, "label": _label(params), "series": _series(params, varying),
-            "x": params.get("teacher", p["position"]), "runs_done": total, "runs_total": p["runs_total"],
+            "key": p["key"], "params": params, "label": _label(params, symbols),
+            "series": _series(point, x_axis, varying, symbols),
+            "x": point.get(x_axis, p["position"]) if x_axis else p["position"], "runs_done": total, "runs_total": p["runs_total"],
             "cells_done": p["cells_done"], "cells_total": p["cells_total"], "counts": counts,
             "optimizer": p["optimizer"], "tolerances": p["tolerances"],
             "spurious": spurious, "global": global_minima, "minima": minima, "saddles": saddles, "other": other,

@@ -1,30 +1,25 @@
 """Summary of one multistart run, as a dict (the documented --json format) and as text.
 
-JSON format (schema "spurious.run/1"):
+JSON format (schema "spurious.run/2"; /2 renamed a family's "index" to "morse_index"):
   schema, version, problem{...}, optimizer{...}, tolerances{...}, seed, runs, device, seconds
   counts:    {class: number of runs}
   spurious_loss_1e-3: {count, fraction, ci_low, ci_high}: runs ending with loss >= 1e-3 (the 2018 criterion)
   spurious_minima:    {count, fraction, ci_low, ci_high}: runs ending at a spurious local minimum
   saddles:            {count, fraction, ci_low, ci_high}
-  families: [{id, loss, class, index, lambda_min, lambda_max, count, fraction, ci_low, ci_high,
+  families: [{id, loss, class, morse_index, lambda_min, lambda_max, count, fraction, ci_low, ci_high,
               representative_run, representative}]   (fraction and interval over all runs; Wilson 95%)
 """
 from __future__ import annotations
 
 import numpy as np
 
-from ..stats import wilson_interval
+from ..stats import share
 
-SCHEMA = "spurious.run/1"
-
-
-def _share(count: int, total: int) -> dict:
-    low, high = wilson_interval(count, total)
-    return {"count": int(count), "fraction": count / total if total else 0.0, "ci_low": low, "ci_high": high}
+SCHEMA = "spurious.run/2"
 
 
 def run_summary(result, with_params: bool = True) -> dict:
-    from .. import __version__
+    from ..core.version import __version__
 
     analysis, endpoints, problem = result.analysis, result.endpoints, result.problem
     total = len(endpoints)
@@ -41,9 +36,9 @@ def run_summary(result, with_params: bool = True) -> dict:
         "seconds": {"optimize": endpoints.seconds, "analyze": analysis.seconds},
         "steps": {"mean": float(np.mean(endpoints.steps)), "max": int(np.max(endpoints.steps))},
         "counts": analysis.counts(),
-        "spurious_loss_1e-3": _share(int(np.sum(analysis.loss >= 1e-3)), total),
-        "spurious_minima": _share(int(np.sum(analysis.cls == "spurious_minimum")), total),
-        "saddles": _share(int(np.sum(analysis.cls == "saddle")), total),
+        "spurious_loss_1e-3": share(int(np.sum(analysis.loss >= 1e-3)), total),
+        "spurious_minima": share(int(np.sum(analysis.cls == "spurious_minimum")), total),
+        "saddles": share(int(np.sum(analysis.cls == "saddle")), total),
         "families": [f.to_dict(with_params) for f in analysis.families],
     }
 
@@ -75,7 +70,7 @@ def format_run_summary(summary: dict, max_families: int = 20) -> str:
     for f in summary["families"][:max_families]:
         loss = f"{f['loss']:>12.6f}".replace("-0.000000", " 0.000000")  # rounding noise below 1e-15
         lines.append(
-            f"{f['id']:>6} {f['class']:<17} {f['index']:>5} {loss} {f['lambda_min']:>11.3e} "
+            f"{f['id']:>6} {f['class']:<17} {f['morse_index']:>5} {loss} {f['lambda_min']:>11.3e} "
             f"{f['lambda_max']:>10.3e} {f['count']:>6}  {100 * f['fraction']:.1f}% "
             f"[{100 * f['ci_low']:.1f}, {100 * f['ci_high']:.1f}]")
     if len(summary["families"]) > max_families:

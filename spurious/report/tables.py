@@ -85,7 +85,7 @@ def measured_columns(report: StudyReport) -> list[tuple[str, str, str]]:
 
 
 FAMILY_COLUMNS = [("problem", "problem", "<"), ("id", "family", ">"), ("class", "class", "<"),
-                  ("index", "index", ">"), ("loss", "loss", ">"), ("lambda_min", "lambda_min", ">"),
+                  ("morse_index", "index", ">"), ("loss", "loss", ">"), ("lambda_min", "lambda_min", ">"),
                   ("lambda_max", "lambda_max", ">"), ("count", "runs", ">"), ("fraction", "% [95% CI]", ">"),
                   ("run", "representative", ">"), ("certified", "certified", "<")]
 
@@ -113,7 +113,7 @@ def family_rows(report: StudyReport, include_global: bool = False, limit: int | 
         for f in families:
             if f["class"] == "global_minimum" and not include_global:
                 continue
-            out.append({"problem": labels.get(pkey, pkey), "id": f["id"], "class": f["class"], "index": f["index"],
+            out.append({"problem": labels.get(pkey, pkey), "id": f["id"], "class": f["class"], "morse_index": f["morse_index"],
                         "loss": _loss(f["loss"]),
                         "lambda_min": f"{f['lambda_min']:.3e}" if f["lambda_min"] is not None else "-",
                         "lambda_max": f"{f['lambda_max']:.3e}" if f["lambda_max"] is not None else "-",
@@ -131,7 +131,7 @@ def header_lines(report: StudyReport) -> list[str]:
     if report.description:
         lines.append(report.description)
     lines.append(f"store {report.store_path}: {i['cells_done']}/{i['cells_total']} cells"
-                 + (f", {i['runs_done']}/{i['runs_total']} runs" if report.kind == "landscape" else "")
+                 + (f", {i['runs_done']}/{i['runs_total']} runs" if i["runs_total"] else "")
                  + f" ({state}), spurious {i['version']}, updated {fmt_time(i['updated'])}")
     return lines
 
@@ -201,7 +201,7 @@ def format_status(studies: list[dict], path: str) -> str:
         else:
             state = "stopped: spurious study resume " + s["key"]
         rows.append({"study": s["key"], "kind": s["kind"], "cells": f"{s['cells_done']}/{s['cells_total']}",
-                     "runs": f"{s['runs_done']}/{s['runs_total']}" if s["kind"] == "landscape" else "-",
+                     "runs": f"{s['runs_done']}/{s['runs_total']}" if s["runs_total"] else "-",
                      "updated": fmt_time(s["updated"]), "state": state})
     cols = [("study", "study", "<"), ("kind", "kind", "<"), ("cells", "cells", ">"), ("runs", "runs", ">"),
             ("updated", "updated", "<"), ("state", "state", "<")]

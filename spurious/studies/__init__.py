@@ -1,7 +1,7 @@
 """Studies: declarative, resumable sweeps whose cells are committed to the store one by one.
 
-    config   TOML -> validated StudyConfig (spurious.studies.config)
-    cells    plan a study into cells; execute one cell (plain data in, plain data out)
+    config   TOML -> validated StudyConfig (spurious.studies.config); any problem, a grid over any of its parameters
+    kinds    study kinds as types (landscape sweep, experiment): plan cells, execute one (plain data in and out)
     executors   where cells run: in-process, or RayExecutor (spurious.studies.executors; docs/ray.md)
     runner   the driver: skip stored cells, run the rest, commit each atomically
     certification   certify a stored study's families in bulk (spurious study certify)
@@ -9,10 +9,10 @@
     published   the papers' numbers that built-in studies are compared with
 """
 from .builtin import catalogue, load_study
-from .cells import execute_cell, merge_families, plan
 from .config import ConfigError, StudyConfig, parse
 from .executors import Executor, InProcessExecutor
+from .kinds import KINDS, execute_cell, kind_of, merge_families, plan
 from .runner import StudyRun, run_study
 
-__all__ = ["ConfigError", "Executor", "InProcessExecutor", "StudyConfig", "StudyRun", "catalogue",
-           "execute_cell", "load_study", "merge_families", "parse", "plan", "run_study"]
+__all__ = ["ConfigError", "Executor", "InProcessExecutor", "KINDS", "StudyConfig", "StudyRun", "catalogue",
+           "execute_cell", "kind_of", "load_study", "merge_families", "parse", "plan", "run_study"]

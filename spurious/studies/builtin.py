@@ -8,6 +8,7 @@ import tomllib
 from importlib import resources
 
 from .config import ConfigError, StudyConfig, load, parse
+from .experiment_catalogue import experiment_studies
 
 _PACKAGE = "spurious.studies"
 
@@ -19,40 +20,6 @@ def landscape_studies() -> dict[str, str]:
         if entry.name.endswith(".toml"):
             out[entry.name[: -len(".toml")]] = entry.read_text()
     return out
-
-
-_LOAD_ERRORS: dict[str, str] = {}
-
-
-def experiment_studies() -> dict:
-    """The registered experiments. Modules are imported one by one, so one broken experiment module
-    does not hide the others (its error is kept for `experiment_load_errors`)."""
-    import importlib
-    import pkgutil
-
-    from .. import experiments
-
-    for info in pkgutil.iter_modules(experiments.__path__):
-        if info.name == "base" or info.name.startswith("_"):
-            continue
-        try:
-            importlib.import_module(f"{experiments.__name__}.{info.name}")
-        except Exception as error:  # noqa: BLE001  (reported by `spurious study list`)
-            _LOAD_ERRORS[info.name] = f"{type(error).__name__}: {error}"
-    return dict(sorted(experiments.EXPERIMENTS.items()))
-
-
-def find_experiment(name: str):
-    """The registered experiment `name` (importing the experiment modules if needed), or None."""
-    from .. import experiments
-
-    if name not in experiments.EXPERIMENTS:
-        experiment_studies()
-    return experiments.EXPERIMENTS.get(name)
-
-
-def experiment_load_errors() -> dict[str, str]:
-    return dict(_LOAD_ERRORS)
 
 
 def catalogue() -> list[dict]:

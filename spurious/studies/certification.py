@@ -2,27 +2,29 @@
 
     spurious study certify safran-shamir-2018@quick --classes spurious_minimum,saddle --out certs/
 
-Each family of a finished ReLU teacher-student problem whose class is selected has its representative
-certified by spurious.certify (ball arithmetic); the outcome (certified with its claim and bounds, or
-refused with the reason) and the certificate itself are committed to the store one family at a time,
-under the study's writer lock. Re-running skips families already done, so it resumes like a study.
-The report marks each family's outcome; `--out` also writes the certificate files for `spurious verify`.
+Each stored problem is rebuilt from its name and parameters (spurious.problems.build) and asked
+whether it can be certified (`problem.certifiable`: it has a rigorous evaluation). Every family of a
+certifiable problem whose class is selected has its representative certified by spurious.certify
+(ball arithmetic); the outcome (certified with its claim and bounds, or refused with the reason) and
+the certificate itself are committed to the store one family at a time, under the study's writer
+lock. Problems that cannot be certified are skipped and counted; a study none of whose problems can
+be certified is refused before the lock is taken or anything is written. Re-running skips families
+already done, so it resumes like a study. The report marks each family's outcome; `--out` also writes
+the certificate files for `spurious verify`.
 """
 from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
 
-from ..certify import CERTIFIABLE_CLASSES, CertificationRefused, certify
-from ..errors import SpuriousError
+from ..certify import CERTIFIABLE_CLASSES, RIGOROUS_LANDSCAPES, CertificationRefused, certify, rigorous_data
+from ..core.errors import SpuriousError
+from ..problems import build
 from ..store import Store
-from .cells import build_problem
-
-CERTIFIABLE_PROBLEMS = ("relu-teacher-student",)
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,8 @@ class StudyCertification:
     refused: int  # by this invocation
     skipped: int  # already recorded in the store
     seconds: float
+    #: stored problems that cannot be certified (not tried): problem key -> why, in one line
+    uncertifiable: dict = field(default_factory=dict)
 
 
 def summary_of(certificate, seconds: float) -> dict:
@@ -74,25 +78,27 @@ def certify_study(store: Store, key: str, classes=CERTIFIABLE_CLASSES, lowest_on
     if out_dir is not None:
         _check_out_dir(out_dir)
     started = time.perf_counter()
-    problems = [p for p in store.problems(key) if p["name"] in CERTIFIABLE_PROBLEMS]
+    problems, uncertifiable = _certifiable_problems(store, key)
     if not problems:
-        raise SpuriousError(f"study {key!r} has no problem that can be certified "
-                            f"(certificates exist for: {', '.join(CERTIFIABLE_PROBLEMS)})")
+        reasons = "; ".join(sorted(set(uncertifiable.values()))) or "it stores no landscape problems"
+        raise SpuriousError(f"study {key!r} has no problem that can be certified: {reasons} "
+                            f"(certificates exist for: {', '.join(RIGOROUS_LANDSCAPES)})")
     done = store.certifications(key)
     work = []
-    for p in problems:
+    for p, _ in problems:
         families = [f for f in store.families(key, p["key"]) if f["class"] in classes]
         if lowest_only:
             families = [min((f for f in families if f["class"] == c), key=lambda f: f["loss"])
                         for c in classes if any(f["class"] == c for f in families)]
         work += [(p, f) for f in families]
     pending = [(p, f) for p, f in work if (p["key"], f["id"]) not in done]
+    built = {p["key"]: problem for p, problem in problems}
     certified = refused = 0
     if pending:
         token = store.acquire(key, command=command)
         try:
             for p, family in pending:
-                problem = build_problem(p["name"], p["params"])
+                problem = built[p["key"]]
                 begun = time.perf_counter()
                 try:
                     certificate = certify(problem, np.asarray(family["representative"], dtype=float))
@@ -119,4 +125,24 @@ def certify_study(store: Store, key: str, classes=CERTIFIABLE_CLASSES, lowest_on
             if record["certificate"]:
                 with open(os.path.join(out_dir, certificate_name(problem_key, family_id)), "w") as handle:
                     handle.write(record["certificate"])
-    return StudyCertification(key, certified, refused, len(work) - len(pending), time.perf_counter() - started)
+    return StudyCertification(key, certified, refused, len(work) - len(pending), time.perf_counter() - started,
+                              uncertifiable)
+
+
+def _certifiable_problems(store: Store, key: str) -> tuple[list, dict]:
+    """([(stored row, built problem)] of the study's certifiable problems in the study's order,
+    {problem key: why not} of the others). Building a problem only checks its parameters (and makes
+    its data); nothing is optimized or written."""
+    certifiable, not_certifiable = [], {}
+    for row in store.problems(key):
+        try:
+            problem = build(row["name"], row["params"], where=f"problem {row['key']}")
+        except SpuriousError as error:  # e.g. a user's file that is gone: it cannot be certified from here
+            not_certifiable[row["key"]] = str(error)
+            continue
+        if problem.certifiable:
+            rigorous_data(problem)  # malformed rigorous data is an error, raised before the lock
+            certifiable.append((row, problem))
+        else:
+            not_certifiable[row["key"]] = f"{row['name']} has no rigorous (ball-arithmetic) evaluation"
+    return certifiable, not_certifiable

@@ -7,19 +7,24 @@ Landscape study (a sweep of multistart runs over a grid of problems):
     [study]
     name = "my-sweep"               # required; letters, digits, '-', '_', '.'
     title = "ReLU teacher-student, n = k and n = k + 1"
-    problem = "relu-teacher-student"   # or "empirical-teacher-student"
+    problem = "relu-teacher-student"   # any registered problem (`spurious problems`), or your own:
+                                    # "path/to/file.py:NAME" (relative to this file) or "package.module:NAME"
     runs = 1000                     # runs per problem and seed
     runs_per_cell = 100             # runs committed together (one cell); default min(runs, 100)
     seeds = [0]                     # run r of seed s starts from fold_in(PRNGKey(s), r)
     published = "safran-shamir-2018"   # optional: numbers to compare with (spurious.studies.published)
     device = "auto"                 # cpu, gpu or auto (where the runs go; not part of the results)
 
-    [grid]                          # the cartesian product of these axes; lists, a single value,
-    teacher = { from = 6, to = 20 } # or an inclusive range {from, to, step}
-    extra = [0, 1]                  # student = teacher + extra  (or give `student` directly)
+    [grid]                          # any of the problem's parameters: the cartesian product of these
+    teacher = { from = 6, to = 20 } # axes; lists, a single value, or an inclusive range {from, to, step}
+    extra = [0, 1]                  # a shorthand of the ReLU problems: student = teacher + extra
+
+    [params]                        # optional: parameters fixed for every problem of the grid
+    dim = 20
 
     [optimizer]                     # GradientDescent settings
-    protocol = "2018"               # "2018", "2021" (step 5/k, Frobenius 1e-12) or "default"
+    protocol = "2018"               # one of the problem's protocols (default: its default_protocol;
+                                    # relu-teacher-student: "2018", "2021" = step 5/k, Frobenius 1e-12)
     max_steps = 100000              # any GradientDescent field overrides the protocol;
     newton_switch = false           # false turns the Newton switch off (pure gradient descent)
 
@@ -44,9 +49,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import hashlib
 import itertools
-import json
 import math
 import os
 import re
@@ -54,58 +57,33 @@ import tomllib
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import SpuriousError
+from ..analyze import Tolerances
+from ..core.errors import SpuriousError
+from ..core.jsonable import canonical_json, digest
+from ..optimize import GradientDescent, protocol
+from ..problems import absolute_spec, build_shared, entry
+from .experiment_catalogue import experiment_studies, find_experiment
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-TOP_LEVEL = ("study", "grid", "optimizer", "tolerances", "experiment", "sizes", "default_size")
+TOP_LEVEL = ("study", "grid", "params", "optimizer", "tolerances", "experiment", "sizes", "default_size")
 STUDY_KEYS = ("name", "title", "description", "problem", "experiment", "runs", "runs_per_cell", "seeds",
               "published", "device")
-PROTOCOLS = ("2018", "2021", "default")
 DEVICES = ("auto", "cpu", "gpu")
 #: sizes of experiments that mean the same thing under another name
 SIZE_ALIASES = {"full": "gpu", "gpu": "full"}
 
 
-@dataclass(frozen=True)
-class Axis:
-    type: type
-    doc: str
-
-
-#: problem families a landscape study can sweep, with their grid axes
-PROBLEM_FAMILIES: dict[str, dict[str, Axis]] = {
-    "relu-teacher-student": {
-        "teacher": Axis(int, "teacher neurons k"),
-        "student": Axis(int, "student neurons n"),
-        "extra": Axis(int, "student = teacher + extra"),
-        "dim": Axis(int, "input dimension d (default k)"),
-        "init_std": Axis(float, "start standard deviation (default 1/sqrt(d))"),
-    },
-    "empirical-teacher-student": {
-        "teacher": Axis(int, "teacher neurons k"),
-        "student": Axis(int, "student neurons n"),
-        "extra": Axis(int, "student = teacher + extra"),
-        "dim": Axis(int, "input dimension d (default k)"),
-        "samples": Axis(int, "training samples N"),
-        "activation": Axis(str, "activation name"),
-        "data_seed": Axis(int, "seed of the training sample"),
-        "init_std": Axis(float, "start standard deviation (default 1/sqrt(d))"),
-    },
-}
-
-
 def _optimizer_fields() -> dict[str, type]:
-    from ..optimize import GradientDescent
-
-    kinds = {"float": float, "int": int, "str": str, "float | None": float, "int | None": int}
+    kinds = {"float": float, "int": int, "str": str, "float | None": float, "int | None": int, "str | None": str}
     return {f.name: kinds[str(f.type)] for f in dataclasses.fields(GradientDescent)}
 
 
 def _tolerance_fields() -> dict[str, type]:
-    from ..analyze import Tolerances
-
     kinds = {"float": float, "int": int}
     return {f.name: kinds[str(f.type)] for f in dataclasses.fields(Tolerances)}
+
+
+_AXIS_TYPES = {"int": int, "float": float, "str": str, "bool": bool, "data": object}
 
 
 class ConfigError(SpuriousError):
@@ -154,6 +132,8 @@ class _Checker:
             if not isinstance(value, bool):
                 self.fail(where, f"must be true or false, got {_type_name(value)} {value!r}")
             return value
+        if kind is object:  # plain data: anything TOML can say
+            return value
         raise TypeError(kind)
 
     def positive_int(self, value, where: str) -> int:
@@ -180,7 +160,8 @@ class _Checker:
             values = [self.scalar(value, kind, where)]
         if not values:
             self.fail(where, "is empty: the grid needs at least one value on every axis")
-        if len(set(values)) != len(values):
+        texts = [canonical_json(v) for v in values]
+        if len(set(texts)) != len(texts):
             self.fail(where, f"has repeated values {values}")
         return values
 
@@ -197,14 +178,6 @@ def _merge(base: dict, over: dict) -> dict:
     return out
 
 
-def canonical_json(data) -> str:
-    return json.dumps(data, sort_keys=True, separators=(",", ":"), allow_nan=False)
-
-
-def digest(data) -> str:
-    return hashlib.sha256(canonical_json(data).encode()).hexdigest()[:16]
-
-
 @dataclass(frozen=True)
 class StudyConfig:
     """A validated study. Plain data only: `to_dict()` is what the store keeps, `from_dict` reads it."""
@@ -216,8 +189,9 @@ class StudyConfig:
     description: str = ""
     source: str = ""
     # landscape studies
-    problem: str | None = None
+    problem: str | None = None  # a registered name, or a user's spec (file paths made absolute)
     grid: dict[str, list] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)  # fixed for every problem of the grid
     runs: int = 0
     runs_per_cell: int = 0
     seeds: tuple[int, ...] = (0,)
@@ -241,7 +215,8 @@ class StudyConfig:
 
     @staticmethod
     def from_dict(data: dict) -> "StudyConfig":
-        data = dict(data)
+        known = {f.name for f in dataclasses.fields(StudyConfig)}
+        data = {k: v for k, v in data.items() if k in known}
         data["seeds"] = tuple(data.get("seeds", (0,)))
         return StudyConfig(**data)
 
@@ -249,29 +224,37 @@ class StudyConfig:
         """The part of the configuration that determines the results (hashed to detect changes)."""
         if self.kind == "experiment":
             return {"kind": self.kind, "experiment": self.experiment, "config": self.experiment_config}
-        return {"kind": self.kind, "problem": self.problem, "grid": self.grid, "runs": self.runs,
+        work = {"kind": self.kind, "problem": self.problem, "grid": self.grid, "runs": self.runs,
                 "runs_per_cell": self.runs_per_cell, "seeds": list(self.seeds), "optimizer": self.optimizer,
                 "tolerances": self.tolerances}
+        if self.params:  # absent when empty, so studies stored before [params] existed keep their hash
+            work["params"] = self.params
+        return work
 
     def work_hash(self) -> str:
         return digest(self.work())
 
+    def record(self) -> dict:
+        """What the store keeps of a study (plain data)."""
+        return {"key": self.key, "name": self.name, "size": self.size, "kind": self.kind, "title": self.title,
+                "config": self.to_dict(), "work_hash": self.work_hash()}
+
     # -- landscape plan -------------------------------------------------------------------------
     def problems(self) -> list[dict]:
-        """The grid's problems in order, each {"key", "params", "optimizer", "tolerances"} (plain data)."""
+        """The grid's problems in order, each {"key", "name", "params", "optimizer", "tolerances"}
+        (plain data; the optimizer is the problem's protocol with the study's overrides)."""
         if self.kind != "landscape":
             return []
+        found = entry(self.problem)
+        label = self.problem if found.builtin else found.name.rpartition(os.sep)[2]
         axes = list(self.grid)
         out = []
         for values in itertools.product(*(self.grid[a] for a in axes)):
-            params = dict(zip(axes, values))
-            if "extra" in params:
-                params["student"] = params["teacher"] + params.pop("extra")
-            ordered = {k: params[k] for k in ("teacher", "student") if k in params}
-            ordered.update({k: v for k, v in params.items() if k not in ordered})
-            out.append({"key": problem_key(self.problem, ordered), "name": self.problem, "params": ordered,
-                        "optimizer": resolve_optimizer(self.optimizer, ordered),
-                        "tolerances": resolve_tolerances(self.tolerances)})
+            params = found.check({**self.params, **dict(zip(axes, values))})
+            problem = build_shared(self.problem, params)
+            out.append({"key": problem_key(label, params), "name": self.problem, "params": params,
+                        "optimizer": resolve_optimizer(problem, self.optimizer),
+                        "tolerances": Tolerances(**self.tolerances).to_dict()})
         keys = [p["key"] for p in out]
         if len(set(keys)) != len(keys):
             raise ConfigError(f"{self.source or self.name}: [grid] gives the same problem twice")
@@ -282,32 +265,18 @@ def problem_key(name: str, params: dict) -> str:
     return f"{name}(" + ",".join(f"{k}={v}" for k, v in params.items()) + ")"
 
 
-def resolve_optimizer(settings: dict, params: dict) -> dict:
-    """The full GradientDescent settings (plain dict) for one problem of the grid."""
-    from ..optimize import GradientDescent
-
+def resolve_optimizer(problem, settings: dict) -> dict:
+    """The full GradientDescent settings (plain dict) of the study's [optimizer] for one problem."""
     overrides = {k: v for k, v in settings.items() if k != "protocol"}
-    if overrides.get("newton_switch") is False:
-        overrides["newton_switch"] = None
-    protocol = settings.get("protocol", "2018")
-    if protocol == "2018":
-        gd = GradientDescent.safran_shamir_2018(**overrides)
-    elif protocol == "2021":
-        gd = GradientDescent.safran_yehudai_shamir_2021(params["teacher"], **overrides)
-    else:
-        gd = GradientDescent(**overrides)
-    return gd.to_dict()
-
-
-def resolve_tolerances(settings: dict) -> dict:
-    from ..analyze import Tolerances
-
-    return Tolerances(**settings).to_dict()
+    return protocol(problem, settings.get("protocol"), **overrides).to_dict()
 
 
 # -- parsing ------------------------------------------------------------------------------------
-def parse(raw: dict, source: str = "", size: str | None = None, builtin: bool = False) -> StudyConfig:
-    """Validate a TOML document (as a dict) and pick the size; raise ConfigError on any problem."""
+def parse(raw: dict, source: str = "", size: str | None = None, builtin: bool = False,
+          base_dir: str | None = None) -> StudyConfig:
+    """Validate a TOML document (as a dict) and pick the size; raise ConfigError on any problem.
+    base_dir: the folder a problem's file spec is relative to (the TOML file's; default the
+    working directory)."""
     c = _Checker(source)
     c.table(raw, "")
     c.keys(raw, TOP_LEVEL, "")
@@ -323,7 +292,7 @@ def parse(raw: dict, source: str = "", size: str | None = None, builtin: bool = 
         return _parse_experiment(c, raw, size, builtin)
     for name, table in sizes.items():
         c.table(table, f"[sizes.{name}]")
-        c.keys(table, ("study", "grid", "optimizer", "tolerances"), f"[sizes.{name}]")
+        c.keys(table, ("study", "grid", "params", "optimizer", "tolerances"), f"[sizes.{name}]")
         if not NAME_PATTERN.match(name):
             c.fail(f"[sizes.{name}]", "size names use letters, digits, '-', '_' and '.'")
     chosen = size if size is not None else default_size
@@ -334,7 +303,7 @@ def parse(raw: dict, source: str = "", size: str | None = None, builtin: bool = 
                 c.fail("", f"defines no sizes, so --size {chosen} does not apply")
             c.fail("", f"has no size {chosen!r} (sizes: {', '.join(sizes)})")
         merged = _merge(merged, sizes[chosen])
-    return _parse_landscape(c, merged, chosen, source)
+    return _parse_landscape(c, merged, chosen, source, base_dir)
 
 
 def _parse_common(c: _Checker, study: dict) -> dict:
@@ -353,16 +322,19 @@ def _parse_common(c: _Checker, study: dict) -> dict:
     return out
 
 
-def _parse_landscape(c: _Checker, raw: dict, size: str | None, source: str) -> StudyConfig:
+def _parse_landscape(c: _Checker, raw: dict, size: str | None, source: str, base_dir: str | None) -> StudyConfig:
     study = c.table(raw["study"], "[study]")
     common = _parse_common(c, study)
     if "experiment" in raw:
         c.fail("[experiment]", "is only for experiment studies (set [study] experiment = NAME)")
     if "problem" not in study:
-        c.fail("[study]", f"needs a problem ({', '.join(PROBLEM_FAMILIES)}) or an experiment")
-    problem = c.scalar(study["problem"], str, "[study] problem")
-    if problem not in PROBLEM_FAMILIES:
-        c.fail("[study] problem", f"unknown problem {problem!r} (choose one of {', '.join(PROBLEM_FAMILIES)})")
+        c.fail("[study]", "needs a problem (a registered name: `spurious problems`; or path/to/file.py:NAME) "
+               "or an experiment")
+    spec = absolute_spec(c.scalar(study["problem"], str, "[study] problem"), base_dir)
+    try:
+        found = entry(spec)
+    except SpuriousError as error:
+        c.fail("[study] problem", str(error))
     if "runs" not in study:
         c.fail("[study]", "needs runs (random starts per problem and seed)")
     runs = c.positive_int(study["runs"], "[study] runs")
@@ -386,33 +358,26 @@ def _parse_landscape(c: _Checker, raw: dict, size: str | None, source: str) -> S
             c.fail("[study] published", f"unknown published data {key!r} (choose one of {', '.join(PUBLISHED)})")
         published = {"name": key, **load_published(key)}
 
-    axes = PROBLEM_FAMILIES[problem]
+    allowed = tuple(p.name for p in found.parameters + found.shorthands)
+    fixed = dict(c.table(raw.get("params", {}), "[params]"))
+    c.keys(fixed, allowed, "[params]")
+    for key, value in fixed.items():
+        fixed[key] = c.scalar(value, _AXIS_TYPES[found.parameter(key).type], f"[params] {key}")
     grid_raw = c.table(raw.get("grid", {}), "[grid]")
-    if not grid_raw:
-        c.fail("[grid]", "is empty: give at least the teacher axis")
-    c.keys(grid_raw, tuple(axes), "[grid]")
-    grid = {a: c.axis(v, axes[a].type, f"[grid] {a}") for a, v in grid_raw.items()}
-    if "teacher" not in grid:
-        c.fail("[grid]", "needs a teacher axis")
-    if ("student" in grid) == ("extra" in grid):
-        c.fail("[grid]", "needs exactly one of student (n) or extra (n = k + extra)")
-    for a in ("teacher", "student", "dim", "samples"):
-        if a in grid and min(grid[a]) < 1:
-            c.fail(f"[grid] {a}", f"must be positive, got {grid[a]}")
-    if "extra" in grid and min(grid["extra"]) + min(grid["teacher"]) < 1:
-        c.fail("[grid] extra", "gives a student with no neurons")
-    if "init_std" in grid and min(grid["init_std"]) <= 0:
-        c.fail("[grid] init_std", "must be positive")
-    if "data_seed" in grid and min(grid["data_seed"]) < 0:
-        c.fail("[grid] data_seed", "must be non-negative")
+    if not grid_raw and not fixed:
+        c.fail("[grid]", f"is empty: give the parameters of {found.name!r} to sweep under [grid] (or fixed ones "
+               f"under [params]): {', '.join(allowed)}")
+    c.keys(grid_raw, allowed, "[grid]")
+    grid = {a: c.axis(v, _AXIS_TYPES[found.parameter(a).type], f"[grid] {a}") for a, v in grid_raw.items()}
+    for a in grid:
+        if a in fixed:
+            c.fail(f"[grid] {a}", "is also fixed under [params]")
 
     optimizer = dict(c.table(raw.get("optimizer", {}), "[optimizer]"))
     fields = _optimizer_fields()
     c.keys(optimizer, ("protocol", *fields), "[optimizer]")
     if "protocol" in optimizer:
-        protocol = c.scalar(optimizer["protocol"], str, "[optimizer] protocol")
-        if protocol not in PROTOCOLS:
-            c.fail("[optimizer] protocol", f"must be one of {', '.join(PROTOCOLS)}, got {protocol!r}")
+        c.scalar(optimizer["protocol"], str, "[optimizer] protocol")
     for key, value in optimizer.items():
         if key == "protocol":
             continue
@@ -426,16 +391,13 @@ def _parse_landscape(c: _Checker, raw: dict, size: str | None, source: str) -> S
         tolerances[key] = c.scalar(value, tol_fields[key], f"[tolerances] {key}")
 
     config = StudyConfig(name=common["name"], kind="landscape", size=size, title=common["title"],
-                         description=common["description"], source=source, problem=problem, grid=grid,
-                         runs=runs, runs_per_cell=min(per_cell, runs), seeds=tuple(seeds), optimizer=optimizer,
-                         tolerances=tolerances, published=published, device=common["device"])
-    # Build every problem's settings once, so bad values (step <= 0, a teacher larger than dim, ...)
-    # fail here, before anything is written.
+                         description=common["description"], source=source, problem=spec, grid=grid,
+                         params=fixed, runs=runs, runs_per_cell=min(per_cell, runs), seeds=tuple(seeds),
+                         optimizer=optimizer, tolerances=tolerances, published=published, device=common["device"])
+    # Build every problem and its settings once, so bad values (a parameter of the wrong type, step <= 0,
+    # a teacher larger than dim, an unknown protocol) fail here, before anything is written.
     try:
-        from . import cells
-
-        for p in config.problems():
-            cells.check_problem(p)
+        config.problems()
     except ConfigError:
         raise
     except SpuriousError as error:
@@ -444,8 +406,6 @@ def _parse_landscape(c: _Checker, raw: dict, size: str | None, source: str) -> S
 
 
 def _parse_experiment(c: _Checker, raw: dict, size: str | None, builtin: bool) -> StudyConfig:
-    from .builtin import experiment_studies, find_experiment
-
     study = c.table(raw["study"], "[study]")
     common = _parse_common(c, study)
     c.keys(raw, ("study", "experiment"), "")
@@ -498,4 +458,4 @@ def load(path: str, size: str | None = None) -> StudyConfig:
         raise ConfigError(f"{path}: not valid TOML: {error}") from None
     except IsADirectoryError:
         raise ConfigError(f"{path}: is a directory, not a study file") from None
-    return parse(raw, source=os.path.basename(path), size=size)
+    return parse(raw, source=os.path.basename(path), size=size, base_dir=os.path.dirname(os.path.abspath(path)))

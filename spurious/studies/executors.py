@@ -6,7 +6,7 @@ Contract for an executor:
     executor.map(fn, cells, progress=None) -> iterator of (cell, result)
     executor.close()
 
-`fn` is a module-level function (spurious.studies.cells.execute_cell), picklable, called as
+`fn` is a module-level function (spurious.studies.kinds.execute_cell), picklable, called as
 `fn(cell, device=..., progress=...)`; results may come back in any order, one pair per cell, as
 soon as each cell finishes (so the driver commits it at once). `progress(cell, done, total)`, when
 given, may be called with runs finished inside a cell; executors that cannot report that simply
@@ -24,7 +24,7 @@ import os
 import socket
 from typing import Callable, Iterable, Iterator
 
-from ..errors import SpuriousError
+from ..core.errors import SpuriousError
 
 
 class Executor:
@@ -74,7 +74,7 @@ def _import_ray():
 
 def _ray_cell(fn, cell: dict, device: str):
     """Runs inside a Ray worker: one cell, plus who computed it (checked by the driver)."""
-    from .. import __version__
+    from ..core.version import __version__
 
     result = fn(cell, device=device)
     return result, {"version": __version__, "host": socket.gethostname(), "pid": os.getpid()}
@@ -135,7 +135,7 @@ class RayExecutor(Executor):
     def __init__(self, device: str = "auto", address: str | None = None, cpus_per_cell: float = 1.0,
                  gpus_per_cell: float | None = None, workers: int | None = None, max_retries: int = 3,
                  init_options: dict | None = None):
-        from .._jax import DEVICES
+        from ..core.setup import DEVICES
 
         if device not in DEVICES:
             raise SpuriousError(f"unknown device {device!r}: choose one of {', '.join(DEVICES)}")
@@ -231,7 +231,7 @@ class RayExecutor(Executor):
 
     # -- cells ----------------------------------------------------------------------------------------
     def map(self, fn, cells, progress=None):
-        from .. import __version__
+        from ..core.version import __version__
 
         cells = list(cells)
         if not cells:

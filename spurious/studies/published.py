@@ -10,14 +10,16 @@ stored result files (ItaySafran/OneLayerGDconvergence for 2018, ItaySafran/Overp
 - Safran, Yehudai & Shamir, "The Effects of Mild Over-parameterization on the Optimization Landscape
   of Shallow ReLU Neural Networks", COLT 2021: percent of 500 runs ending at a spurious point, n = k.
 
-Each entry is plain JSON data keyed by "k,n" (teacher, student), so a study stores a snapshot of it
-with its configuration and its report needs nothing but the store.
+Each entry is plain JSON data: its tables are keyed by the values of the problem parameters named in
+"key", joined by commas ("6,7" for teacher 6, student 7), and apply only to problems whose parameters
+paired in "equal" agree (the papers ran d = k). A study stores a snapshot of it with its configuration,
+so its report needs nothing but the store.
 """
 from __future__ import annotations
 
 import copy
 
-from ..errors import SpuriousError
+from ..core.errors import SpuriousError
 
 _K = list(range(6, 21))
 
@@ -58,6 +60,7 @@ PUBLISHED: dict[str, dict] = {
                   "(ItaySafran/OneLayerGDconvergence)",
         "runs": 1000,
         "criterion": "final loss >= 1e-3",
+        "key": ["teacher", "student"], "equal": [["dim", "teacher"]],
         "fraction": {**{_key(k, k): p / 100 for k, p in zip(_K, _SS18_SAME)},
                      **{_key(k, k + 1): p / 100 for k, p in _SS18_PLUS_ONE.items()}},
         "families": {_key(k, k): f for k, f in zip(_K, _SS18_FAMILIES)},
@@ -70,6 +73,7 @@ PUBLISHED: dict[str, dict] = {
                   "result files (ItaySafran/Overparameterization)",
         "runs": 500,
         "criterion": "final loss >= 1e-3",
+        "key": ["teacher", "student"], "equal": [["dim", "teacher"]],
         "fraction": {_key(k, k): p / 100 for k, p in zip(_K, _SYS21_SAME)},
         "families": {},
         "min_loss": {},

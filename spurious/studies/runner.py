@@ -20,11 +20,11 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-from ..errors import SpuriousError
+from ..core.errors import SpuriousError
 from ..store import Store
-from .cells import execute_cell, merge_families, plan
 from .config import StudyConfig
 from .executors import Executor, InProcessExecutor
+from .kinds import execute_cell, kind_of, merge_families, plan
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,8 @@ def run_study(config: StudyConfig, store: Store, executor: Executor | None = Non
     committed, pending) is called after each commit."""
     started = time.perf_counter()
     cells = plan(config)
-    store.check_compatible(config)
+    kind = kind_of(config)
+    store.check_compatible(config.key, config.work_hash())
     key = config.key
     existing = store.study(key)
     if existing is not None and existing["cells_done"] >= len(cells):
@@ -65,7 +66,7 @@ def run_study(config: StudyConfig, store: Store, executor: Executor | None = Non
     executor = executor or InProcessExecutor(device=config.device)
     token = store.acquire(key, break_lock=break_lock, command=command)
     try:
-        store.register(config, cells)
+        store.register(config.record(), config.problems(), cells)
         done = store.done_cells(key)
         for cell in cells:
             if cell["index"] in done and done[cell["index"]] != cell["key"]:
@@ -76,7 +77,7 @@ def run_study(config: StudyConfig, store: Store, executor: Executor | None = Non
         problems = {p["key"]: p for p in store.problems(key)}
         missing: dict[str, set[int]] = {k: set() for k in problems}
         for c in pending:
-            if c["kind"] == "landscape":
+            if "problem_key" in c:
                 missing[c["problem_key"]].add(c["index"])
         # Problems complete in the store but without joined families (should not happen; repairs it).
         lacking = store.problems_missing_families(key)
@@ -84,12 +85,11 @@ def run_study(config: StudyConfig, store: Store, executor: Executor | None = Non
             if not missing[pkey] and pkey in lacking:
                 store.write_families(key, token, pkey, _merged(store, key, problem))
 
-        landscape = config.kind == "landscape"
-        total = sum(c["runs"] for c in pending) if landscape else len(pending)
+        total = sum(kind.units(c) for c in pending)
         finished = 0
 
         def inner(cell, done_in_cell, total_in_cell):
-            if progress is not None and landscape and done_in_cell < total_in_cell:
+            if progress is not None and done_in_cell < total_in_cell:
                 progress(finished + done_in_cell, total)
 
         if progress is not None:
@@ -97,14 +97,14 @@ def run_study(config: StudyConfig, store: Store, executor: Executor | None = Non
         committed = 0
         for cell, result in executor.map(execute_cell, pending, progress=inner):
             families = None
-            if landscape:
+            if "problem_key" in cell:  # a cell of one problem: join its families once all its cells are in
                 pkey = cell["problem_key"]
                 missing[pkey].discard(cell["index"])
                 if not missing[pkey]:
                     families = _merged(store, key, problems[pkey], _as_cell_families(cell, result))
             if store.commit_cell(key, token, cell, result, families):
                 committed += 1
-            finished += cell["runs"] if landscape else 1
+            finished += kind.units(cell)
             if progress is not None:
                 progress(finished, total)
             if on_cell is not None:
