@@ -23,7 +23,7 @@ def slow_square(cell, device="cpu", progress=None):
 
 
 def failing(cell, device="cpu", progress=None):
-    from spurious.errors import SpuriousError
+    from spurious.core.errors import SpuriousError
 
     _mark(cell, "started")
     if cell["index"] == 1:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from spurious.experiments import EXPERIMENTS, Experiment, ExperimentReport
+from spurious.experiments import EXPERIMENTS, Experiment, ExperimentReport, Figure, Panel, Series
 
 
 def slow_cells_study(name: str, runs: int) -> str:
@@ -61,14 +61,14 @@ def landscape_result(cell: dict, spurious: int, spurious_loss: float = 0.02, sad
             rep = base[perm]  # a symmetric image: same family across cells
         spectrum = ([-0.01] if c == "saddle" else [0.02]) + list(np.linspace(0.05, 2.0, n * k - 1))
         families.append({"id": fid, "run": ids[members[0]], "loss": loss[members[0]], "class": c,
-                         "index": 1 if c == "saddle" else 0, "lambda_min": spectrum[0], "lambda_max": spectrum[-1],
+                         "morse_index": 1 if c == "saddle" else 0, "lambda_min": spectrum[0], "lambda_max": spectrum[-1],
                          "count": len(members), "spectrum": spectrum, "representative": rep.tolist()})
     fam_of = [order[c] for c in cls]
     return {
         "runs": {"run": ids, "status": ["converged"] * runs, "class": cls, "loss": loss,
                  "grad_norm": [1e-10] * runs, "polished_grad_norm": [1e-14] * runs, "polished": [True] * runs,
                  "steps": [1000 + i for i in range(runs)], "halvings": [0] * runs, "newton": [True] * runs,
-                 "index": [1 if c == "saddle" else 0 for c in cls],
+                 "morse_index": [1 if c == "saddle" else 0 for c in cls],
                  "lambda_min": [-0.01 if c == "saddle" else 0.02 for c in cls],
                  "lambda_max": [2.0] * runs, "family": fam_of},
         "families": sorted(families, key=lambda f: f["id"]),
@@ -96,18 +96,14 @@ class TinyExperiment(Experiment):
         return {"value": cell["value"], "square": cell["value"] ** 2, "noise": float(rng.normal())}
 
     def evaluate(self, config: dict, results: list[tuple[dict, dict]]) -> ExperimentReport:
-        from matplotlib.figure import Figure
-
         squares = [r["square"] for _, r in results]
-        fig = Figure(figsize=(4, 3))
-        ax = fig.subplots()
-        ax.plot([c["value"] for c, _ in results], squares, marker="o")
-        ax.set_title("squares")
+        fig = Figure("squares", [Panel([Series([c["value"] for c, _ in results], squares, "squares", marker="o")],
+                                       title="squares")], panel_width=4, height=3)
         passed = max(squares) < config["limit"]
         return ExperimentReport(claim=self.claim, passed=passed,
                                 summary=f"largest square {max(squares)} vs limit {config['limit']}",
                                 table=[{"value": c["value"], "square": r["square"]} for c, r in results],
-                                figures=[("squares", fig)])
+                                figures=[fig])
 
 
 def register_tiny_experiment():

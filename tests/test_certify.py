@@ -19,9 +19,9 @@ import pytest
 import spurious as sp
 from spurious import verify
 from spurious.analyze import analyze
-from spurious.certify import (Certificate, CertificationRefused, DegenerateHessian, NotNearCriticalPoint,
-                              PrecisionInsufficient, TooCloseToNonSmooth, certify, certify_families, newton_polish,
-                              read_point)
+from spurious.certify import (Certificate, CertificationRefused, DegenerateHessian, NotCertifiable,
+                              NotNearCriticalPoint, PrecisionInsufficient, TooCloseToNonSmooth, certify,
+                              certify_families, newton_polish, read_point)
 from spurious.cli import main
 from spurious.optimize import CONVERGED, Endpoints, GradientDescent
 
@@ -245,8 +245,81 @@ def test_bad_arguments(problem, minimum):
         certify(problem, minimum[:-1])
     with pytest.raises(sp.SpuriousError, match="radius_factor"):
         certify(problem, minimum, radius_factor=1)
-    with pytest.raises(sp.SpuriousError, match="ReLU"):
+    with pytest.raises(NotCertifiable, match="^problem custom .*cannot be certified"):
         certify(sp.Problem.from_loss(lambda x: (x ** 2).sum(), (2,)), np.ones(2))
+    with pytest.raises(sp.SpuriousError, match="spurious.Problem"):
+        certify("relu-teacher-student", minimum)
+
+
+# ------------------------------------------------------------------------------------------------
+# the contract: what is certified is decided by the problem's rigorous() data, not by its class
+
+#: a small registered landscape without a rigorous evaluation
+QUADRATIC = {"dim": 3, "hidden": 4, "samples": 10, "weight_decay": 0.01}
+
+
+class ReLUByContract(sp.Problem):
+    """Not a ReLUTeacherStudent: a problem that only states, through rigorous(), that its loss is the
+    ReLU teacher-student population loss with teacher V = I (k = n)."""
+
+    name = "relu-by-contract"
+
+    def __init__(self, k: int):
+        self.k = k
+        self.shape = (k, k)
+        self._relu = sp.ReLUTeacherStudent(teacher=k, student=k)
+
+    def loss(self, params):
+        return self._relu.loss(params)
+
+    def rigorous(self):
+        return {"landscape": "relu-teacher-student", "teacher": self.k, "student": self.k,
+                "teacher_weights": np.eye(self.k).tolist()}
+
+
+def test_any_problem_with_rigorous_data_is_certified_from_that_data(minimum, minimum_certificate):
+    by_contract = ReLUByContract(K)
+    assert by_contract.certifiable and not isinstance(by_contract, sp.ReLUTeacherStudent)
+    assert certify(by_contract, minimum).data == minimum_certificate.data
+
+
+def test_a_problem_without_rigorous_evaluation_is_refused_in_one_line_naming_it():
+    quadratic = sp.problems.build("quadratic-network", QUADRATIC)
+    assert not quadratic.certifiable
+    point = np.asarray(quadratic.init(jax.random.PRNGKey(0)))
+    for attempt in (lambda: certify(quadratic, point), lambda: certify(quadratic, point, polish=True),
+                    lambda: certify_families(quadratic, type("A", (), {"families": ()})())):
+        with pytest.raises(NotCertifiable) as refusal:
+            attempt()
+        message = str(refusal.value)
+        assert message.startswith("problem quadratic-network (dim=3, hidden=4, samples=10, weight_decay=0.01")
+        assert "cannot be certified" in message and "relu-teacher-student" in message and "\n" not in message
+    assert not issubclass(NotCertifiable, CertificationRefused)  # a property of the problem, never a family's outcome
+
+
+def test_rigorous_data_for_an_unknown_landscape_or_another_shape_is_refused(minimum):
+    class OtherLandscape(ReLUByContract):
+        def rigorous(self):
+            return {"landscape": "erf-network", "width": self.k}
+
+    with pytest.raises(NotCertifiable, match="names landscape 'erf-network', which spurious.verify does not evaluate"):
+        certify(OtherLandscape(K), minimum)
+
+    class WrongShape(ReLUByContract):
+        def rigorous(self):
+            return {**super().rigorous(), "student": self.k + 1}
+
+    with pytest.raises(sp.SpuriousError, match=r"points of shape \(7, 6\), but the problem's shape is \(6, 6\)"):
+        certify(WrongShape(K), minimum)
+
+
+def test_summary_names_the_certificates_landscape(minimum_certificate):
+    assert "spurious local minimum of the ReLU teacher-student loss (k=6, n=6, d=6):" in \
+        minimum_certificate.summary()
+    other = Certificate({**minimum_certificate.data, "problem": {"name": "erf-network", "width": 3,
+                                                                  "weights": [[1.0, 2.0]]}})
+    first = other.summary().splitlines()[0]
+    assert first == "certified spurious local minimum of the erf-network loss (width=3):" and "ReLU" not in first
 
 
 # ------------------------------------------------------------------------------------------------
@@ -398,6 +471,50 @@ def test_cli_certify_and_verify(tmp_path, capsys, minimum, saddles):
     assert main(["verify", str(tmp_path / "missing.json")]) == 2
 
 
+QUADRATIC_ARGS = ["--problem", "quadratic-network"] + [a for k, v in QUADRATIC.items() for a in ("--param", f"{k}={v}")]
+
+
+@pytest.mark.parametrize("args, message", [
+    (QUADRATIC_ARGS + ["--runs", "2"], "problem quadratic-network (dim=3, hidden=4, samples=10, weight_decay=0.01"),
+    (QUADRATIC_ARGS + ["--point", "POINT"], "cannot be certified: it has no rigorous"),
+    (["--problem", "no-such-landscape", "--runs", "2"], "unknown problem 'no-such-landscape'"),
+    (["--problem", "nowhere/missing.py:Landscape", "--runs", "2"], "no such file nowhere/missing.py"),
+    (["--problem", "relu-teacher-student:"], "must be path/to/file.py:NAME"),
+    (["-k", "3", "-n", "3", "--param", "width=4", "--runs", "2"], "takes no parameter 'width'"),
+    (["--param", "teacher=six", "--param", "student=3", "--runs", "2"], "--param teacher must be an integer"),
+    (["--param", "teacher", "--runs", "2"], "expected KEY=VALUE"),
+    (["--problem", "relu-teacher-student", "--param", "teacher=3", "--runs", "2"], "needs parameter student"),
+    (["-k", "3", "--param", "teacher=3", "-n", "3", "--runs", "2"], "given twice"),
+    (QUADRATIC_ARGS + ["-k", "3", "--runs", "2"], "shorthand for --problem relu-teacher-student"),
+    (["-k", "3", "-n", "3", "--runs", "2", "--protocol", "1999"], "has no protocol '1999'"),
+])
+def test_cli_refusals_come_first_in_one_line(tmp_path, capsys, monkeypatch, minimum, args, message):
+    def no_work(*args, **kwargs):
+        raise AssertionError("the engine ran before the refusal")
+
+    monkeypatch.setattr(sp, "run", no_work)
+    np.save(tmp_path / "p.npy", minimum[:4, :3])
+    out = tmp_path / "cert.json"
+    args = [str(tmp_path / "p.npy") if a == "POINT" else a for a in args]
+    assert main(["certify", *args, "-q", "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("spurious: error: ") and err.count("\n") == 1 and message in err, err
+    assert not out.exists()
+
+
+def test_cli_problem_and_params_give_the_shorthands_certificate(tmp_path, capsys, minimum):
+    np.save(tmp_path / "min.npy", minimum)
+    long_form, shorthand = tmp_path / "long.json", tmp_path / "short.json"
+    assert main(["certify", "--problem", "relu-teacher-student", "--param", f"teacher={K}", "--param", f"student={K}",
+                 "--point", str(tmp_path / "min.npy"), "-o", str(long_form)]) == 0
+    assert main(["certify", "--teacher", str(K), "--student", str(K), "--point", str(tmp_path / "min.npy"),
+                 "-o", str(shorthand)]) == 0
+    assert long_form.read_bytes() == shorthand.read_bytes()
+    assert Certificate.read(long_form).verify().kind == "minimum"
+    printed = capsys.readouterr().out
+    assert printed.count("certified spurious local minimum of the ReLU teacher-student loss (k=6, n=6, d=6)") == 2
+
+
 # ------------------------------------------------------------------------------------------------
 # bulk API
 
@@ -416,7 +533,7 @@ def test_certify_families_of_an_analysis(problem, minimum, saddles):
     by_class = {r.family_class: r for r in results}
     assert by_class["spurious_minimum"].certificate.spurious is True
     assert {r.certificate.morse_index for r in results if r.family_class == "saddle"} == \
-        {f.index for f in analysis.families if f.cls == "saddle"}
+        {f.morse_index for f in analysis.families if f.cls == "saddle"}
     summary = results[0].to_dict(with_certificate=False)
     assert summary["status"] == "certified" and "certificate" not in summary
     # a refusal is recorded, not raised

@@ -113,7 +113,7 @@ def test_user_problem_from_loss_finds_minima_and_saddles():
                           steps=np.zeros(1, int), halvings=np.zeros(1, int), newton=np.zeros(1, bool),
                           status=np.array(["converged"]), seed=0, optimizer=GradientDescent(), seconds=0.0)
     b = sp.analyze(problem, saddle)
-    assert b.cls[0] == "saddle" and b.index[0] == 1 and b.grad_norm[0] < 1e-12
+    assert b.cls[0] == "saddle" and b.morse_index[0] == 1 and b.grad_norm[0] < 1e-12
 
 
 def test_empirical_problem_any_activation():
@@ -159,7 +159,7 @@ def test_cli_json_summary():
     assert summary["runs"] == 12 and summary["problem"]["student"] == 5
     assert sum(summary["counts"].values()) == 12
     for family in summary["families"]:
-        for key in ("loss", "class", "index", "lambda_min", "lambda_max", "count", "fraction", "ci_low", "ci_high"):
+        for key in ("loss", "class", "morse_index", "lambda_min", "lambda_max", "count", "fraction", "ci_low", "ci_high"):
             assert key in family
 
 

@@ -1,17 +1,22 @@
 """Quadratic networks, deep linear residual networks and residual units: each loss and gradient
 against independent oracles (plain NumPy forward passes, autodiff of separately written losses,
 central finite differences), the convex twin against an independent solver and its optimality
-conditions, and each experiment's report at quick size."""
+conditions, params() round trips, zero modes of the continuous symmetries, each experiment's report
+at quick size (through the engine), and the rule that experiments neither plot nor loop."""
+import ast
 import json
+import pathlib
 import math
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from scipy.linalg import expm
 from scipy.optimize import minimize
 
-from spurious.experiments import EXPERIMENTS, ExperimentReport, load_all
+from spurious.experiments import EXPERIMENTS, ExperimentReport, Figure, load_all
+from spurious.problems import build, registry
 from spurious.experiments._curves import fit_rate
 from spurious.problems import DeepLinearResidual, QuadraticNetwork, ResidualUnitRegression, solve_convex_twin
 from spurious.problems import deep_linear as dl
@@ -244,9 +249,20 @@ def test_experiment_quick_report_is_well_formed(name):
     assert report.table and all(set(row) == set(report.table[0]) for row in report.table)
     json.dumps(report.table, allow_nan=False, default=str)
     assert report.figures
-    for stem, fig in report.figures:
-        assert isinstance(stem, str) and stem.replace("_", "").isalnum()
-        assert fig.axes and any(ax.has_data() for ax in fig.axes)
+    for figure in report.figures:  # plain data; drawn in spurious.report
+        assert isinstance(figure, Figure) and any(panel.has_data() for panel in figure.panels)
+    from spurious.report.figures import render
+    for figure in report.figures:
+        drawn = render(figure)
+        assert len(drawn.axes) >= len(figure.panels) and any(ax.has_data() for ax in drawn.axes)
+    # every cell's endpoints went through the analysis: its classes count the cell's runs
+    analysed = [(c, r) for c, r in results if "analysis" in r]
+    assert analysed
+    for cell, result in analysed:
+        parts = result["analysis"]
+        assert all(sum(p["classes"].values()) >= 1 for p in parts)
+        for p in parts:
+            assert sum(f["count"] for f in p["families"]) <= sum(p["classes"].values())
     # quick sizes are small, but they already reproduce each claim
     assert report.passed, report.summary
 
@@ -268,3 +284,141 @@ def test_problems_satisfy_the_problem_contract():
         grads = jax.jit(jax.vmap(p.grad))
         fd = (np.asarray(grads(jnp.asarray(x + shifts))) - np.asarray(grads(jnp.asarray(x - shifts)))) / (2 * h)
         np.testing.assert_allclose(H, fd.reshape(p.size, p.size).T, rtol=1e-5, atol=1e-6)
+
+
+# -- params() round trips, zero modes, random images -----------------------------------------------------
+def test_every_registered_problem_rebuilds_from_its_params():
+    for entry in registry.entries():
+        problem = entry.build(entry.example)
+        params = problem.params()
+        assert json.loads(json.dumps(params, allow_nan=False)) == params  # plain JSON
+        assert build(entry.name, params) == problem, entry.name
+        assert all(p.doc for p in entry.parameters), entry.name  # every parameter is documented
+
+
+@pytest.mark.parametrize("problem", [
+    QuadraticNetwork(dim=3, hidden=4, samples=7, signs=[1, -1, -1, 1], targets="planted", planted=2, data_seed=4),
+    QuadraticNetwork(dim=3, hidden=2, samples=7, signs="positive", targets="planted",
+                     planted=[[1.0, 0.0, 0.5], [0.0, -1.0, 0.2]], weight_decay=0.2, init_std=0.3),
+    DeepLinearResidual(dim=3, depth=2, eigenvalues=[0.5, -1.0, 2.0], data_seed=3, init_std=0.2),
+    DeepLinearResidual(dim=2, depth=3, target=[[1.0, 2.0], [0.0, 1.0]]),
+    DeepLinearResidual(dim=3, depth=2, negative=True),
+    ResidualUnitRegression("plain", dim=2, width=3, samples=9, init="dead", noise_std=0.0, dead_bias=3.0, data_seed=2),
+], ids=lambda p: p.name)
+def test_params_round_trip_with_explicit_arguments(problem):
+    rebuilt = build(problem.name, problem.params())
+    assert rebuilt == problem and hash(rebuilt) == hash(problem)
+    x = problem.init(jax.random.PRNGKey(0))
+    assert float(rebuilt.loss(x)) == float(problem.loss(x))  # the same data, not only the same description
+
+
+def _hessian_on_modes(problem, x):
+    H = np.asarray(jax.jit(problem.hessian)(jnp.asarray(x)))
+    modes = problem.zero_modes(np.asarray(x))
+    return H, modes, np.asarray(problem.grad(jnp.asarray(x))).reshape(-1)
+
+
+def test_quadratic_zero_modes():
+    for weight_decay, expected in ((0.0, 6), (0.1, 2)):  # k = 4, 2 of each sign: all pairs / same-sign pairs
+        p = QuadraticNetwork(dim=3, hidden=4, samples=10, weight_decay=weight_decay, data_seed=1)
+        rng = np.random.default_rng(0)
+        W = rng.standard_normal(p.shape)
+        H, modes, g = _hessian_on_modes(p, W)
+        assert modes.shape == (expected, p.size) and np.linalg.matrix_rank(modes) == expected
+        np.testing.assert_allclose(modes @ g, 0.0, atol=1e-12)  # the loss is flat along each
+        # each mode is X W for X = D S (S antisymmetric on a pair of units), and the loss is constant
+        # along the finite orbit curve exp(t X) W (a check independent of derivatives)
+        D = np.diag(p.signs)
+        generators = []
+        for i in range(4):
+            for j in range(i + 1, 4):
+                if weight_decay > 0 and p.signs[i] != p.signs[j]:
+                    continue
+                S = np.zeros((4, 4))
+                S[i, j], S[j, i] = 1.0, -1.0
+                generators.append(D @ S)
+        assert len(generators) == expected
+        for X in generators:
+            assert np.linalg.matrix_rank(np.vstack([modes, (X @ W).reshape(1, -1)])) == expected  # in their span
+            assert float(p.loss(jnp.asarray(expm(0.3 * X) @ W))) == pytest.approx(float(p.loss(jnp.asarray(W))),
+                                                                                  rel=1e-10)
+    # at a critical point (the convex twin's optimum, factored) every zero mode is a null vector of H
+    p = QuadraticNetwork(dim=3, hidden=6, samples=10, weight_decay=0.05, data_seed=2)
+    twin = p.convex_twin()
+    W = q.factor_from_matrix(twin.M, 6)
+    H, modes, g = _hessian_on_modes(p, W)
+    assert np.linalg.norm(g) < 1e-6
+    assert np.max(np.abs(H @ modes.T)) < 1e-6 * max(1.0, np.max(np.abs(H)))
+
+
+def test_deep_linear_zero_modes():
+    p = DeepLinearResidual(dim=3, depth=3, data_seed=1)
+    rng = np.random.default_rng(1)
+    th = rng.standard_normal(p.shape)
+    H, modes, g = _hessian_on_modes(p, th)
+    assert modes.shape == (2 * 9, p.size)
+    np.testing.assert_allclose(modes @ g, 0.0, atol=1e-10)
+    # a finite element of the group: Theta_2 -> Theta_2 A, Theta_1 -> A^-1 Theta_1 leaves the loss unchanged
+    A = np.eye(3) + 0.3 * rng.standard_normal((3, 3))
+    moved = th.copy()
+    moved[1], moved[0] = th[1] @ A, np.linalg.solve(A, th[0])
+    assert float(p.loss(jnp.asarray(moved))) == pytest.approx(float(p.loss(jnp.asarray(th))), rel=1e-11)
+    # at a global minimum (Theta_1 = Phi, the others random invertible with product I) H v = 0
+    B = np.eye(3) + 0.2 * rng.standard_normal((3, 3))
+    star = np.stack([np.asarray(p.target), np.linalg.inv(B), B])
+    H, modes, g = _hessian_on_modes(p, star)
+    assert float(p.loss(jnp.asarray(star))) < 1e-25
+    assert np.max(np.abs(H @ modes.T)) < 1e-10
+
+
+def test_residual_zero_modes():
+    for architecture in ("residual", "plain", "decoupled"):
+        p = ResidualUnitRegression(architecture, dim=3, width=4, samples=25, data_seed=0)
+        theta = np.asarray(p.init(jax.random.PRNGKey(4)))
+        modes = p.zero_modes(theta)
+        g = np.asarray(p.grad(jnp.asarray(theta)))
+        assert modes.shape == (4, p.size)
+        np.testing.assert_allclose(modes @ g, 0.0, atol=1e-12)
+        parts = {k: np.array(v) for k, v in p.unpack(theta).items()}
+        readout = {"residual": "V", "plain": "v", "decoupled": "u"}[architecture]
+        parts["U"][1] *= 2.5  # unit 1 scaled by 2.5, its readout by 1/2.5: the same predictor
+        parts["c"][1] *= 2.5
+        if readout == "V":
+            parts["V"][:, 1] /= 2.5
+        else:
+            parts[readout][1] /= 2.5
+        assert float(p.loss(res.pack(parts, p.blocks))) == pytest.approx(float(p.loss(jnp.asarray(theta))), rel=1e-12)
+
+
+def test_sign_group_random_image_is_a_symmetry():
+    p = QuadraticNetwork(dim=4, hidden=6, samples=9, weight_decay=0.1, data_seed=3)
+    W = np.asarray(p.init(jax.random.PRNGKey(2)))
+    rng = np.random.default_rng(5)
+    V = p.symmetry.random_image(W, rng)
+    assert np.max(np.abs(V - W)) > 1e-2  # it moved
+    assert float(p.loss(jnp.asarray(V))) == pytest.approx(float(p.loss(jnp.asarray(W))), rel=1e-12)
+    assert p.symmetry.distance(W, V) < 1e-12
+
+
+# -- experiments neither plot nor run gradient loops of their own --------------------------------------------
+def test_experiments_import_no_matplotlib_and_no_lax():
+    """Plotting lives in spurious.report and gradient loops in the engine: no experiment module imports
+    matplotlib or jax.lax, or calls a lax loop (while_loop, scan, fori_loop) under any name."""
+    folder = pathlib.Path(__file__).resolve().parent.parent / "spurious" / "experiments"
+    files = sorted(folder.glob("*.py"))
+    assert len(files) >= 9
+    for path in files:
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                names = [node.module or ""] + [f"{node.module}.{a.name}" for a in node.names]
+            else:
+                names = []
+            for name in names:
+                assert not name.startswith("matplotlib"), f"{path.name} imports {name}"
+                assert not name.startswith("jax.lax") and name != "jax.lax", f"{path.name} imports {name}"
+            if isinstance(node, ast.Attribute):
+                assert node.attr not in ("while_loop", "scan", "fori_loop"), f"{path.name} calls lax.{node.attr}"
+                assert not (node.attr == "lax" and isinstance(node.value, ast.Name)), f"{path.name} uses jax.lax"

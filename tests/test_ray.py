@@ -9,7 +9,7 @@ import time
 import pytest
 
 from spurious.cli import main
-from spurious.errors import SpuriousError
+from spurious.core.errors import SpuriousError
 from spurious.store import Store
 
 import ray_fakes

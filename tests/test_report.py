@@ -15,7 +15,7 @@ from spurious.report.study import build_report
 from spurious.report.tables import format_report
 from spurious.store import Store
 from spurious.studies import load_study, plan
-from spurious.studies.cells import merge_families
+from spurious.studies.kinds import merge_families
 
 from study_fakes import landscape_result
 
@@ -26,7 +26,7 @@ OUTCOME = {(7, 7): (5, 0.023203, 0), (8, 8): (12, 0.021508, 3), (9, 9): (60, 0.0
 
 def fill(store: Store, config, upto: int | None = None):
     cells = plan(config)[:upto]
-    store.register(config, plan(config))
+    store.register(config.record(), config.problems(), plan(config))
     token = store.acquire(config.key)
     counts = {}
     problems = {p["key"]: p for p in store.problems(config.key)}

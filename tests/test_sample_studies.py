@@ -19,11 +19,11 @@ from jax.flatten_util import ravel_pytree
 
 from spurious import sgd
 from spurious.cli import main
-from spurious.errors import SpuriousError
-from spurious.experiments import EXPERIMENTS, ExperimentReport, load_all
+from spurious.core.errors import SpuriousError
+from spurious.experiments import EXPERIMENTS, ExperimentReport, Figure, load_all
 from spurious.experiments import parity_2017, weight_sharing_2017, wide_cnn_2018, width_scaling_2021
 from spurious.store import Store
-from spurious.studies.config import canonical_json
+from spurious.core.jsonable import canonical_json
 
 STUDIES = ["weight-sharing-2017", "parity-2017", "width-scaling-2021", "wide-cnn-2018"]
 
@@ -373,9 +373,9 @@ def test_quick_study_runs_through_the_store_into_an_html_report(name, tmp_path, 
     page = (html / f"{name}-quick.html").read_text()
     assert html_escape(report.summary) in page
     assert page.count("<svg") == len(report.figures) >= 1
-    for stem, figure in report.figures:
-        assert (html / f"{name}-quick" / f"{stem}.png").stat().st_size > 1000
-        assert any(ax.has_data() for ax in figure.axes)
+    for figure in report.figures:  # plain data, drawn by spurious.report.figures
+        assert isinstance(figure, Figure) and any(panel.has_data() for panel in figure.panels)
+        assert (html / f"{name}-quick" / f"{figure.stem}.png").stat().st_size > 1000
     # a second run finds every cell stored and does nothing
     assert main(["study", "run", name, "--size", "quick", "--store", str(db), "--no-report", "-q"]) == 0
 
@@ -415,3 +415,48 @@ def test_a_diverging_run_is_stored_as_strict_json_and_fails_the_verdict():
     json.loads(canonical_json(result))  # no NaN/inf: the store accepts it
     report = exp.evaluate(config, results)
     assert not report.passed and report.summary.startswith("FAIL: ")
+
+
+# -- the parts the experiments compose: online averages, data-free losses, endpoints for the analysis ------
+def test_online_average_is_the_mean_of_the_losses_before_each_update():
+    """Full-batch GD recorded at every step: the online average at step t is the mean of the losses at
+    steps 0..t-1 (each taken before its update), checked against an explicit NumPy loop."""
+    A = np.diag([1.0, 3.0])
+    loss = lambda p, x: 0.5 * jnp.sum((p @ A) * p) + 0.0 * jnp.sum(x)
+    start = jnp.asarray([[1.0, -2.0], [0.5, 0.5]])
+    training = sgd.train_many(loss, start, (jnp.zeros((1, 1)),), optax.sgd(0.1), 20, None, record_every=1)
+    for member in range(2):
+        p, seen = np.asarray(start[member]), []
+        for _ in range(20):
+            seen.append(0.5 * p @ A @ p)
+            p = p - 0.1 * (A @ p)
+        np.testing.assert_allclose(training.losses[member, 1:-1], np.array(seen[1:]), rtol=1e-13)
+        np.testing.assert_allclose(training.online[member, 1:], np.cumsum(seen) / np.arange(1, 21), rtol=1e-13)
+    assert np.isnan(training.online[:, 0]).all()
+
+
+def test_a_loss_without_data_trains_like_one_with_data():
+    target = jnp.asarray([1.0, -1.0, 2.0])
+    with_data = sgd.train_many(lambda p, t: 0.5 * jnp.sum((p - t[0]) ** 2), jnp.zeros((2, 3)), (target[None],),
+                               optax.sgd(0.3), 10, None, record_every=5)
+    alone = sgd.train_many(lambda p: 0.5 * jnp.sum((p - target) ** 2), jnp.zeros((2, 3)), (), optax.sgd(0.3), 10,
+                           None, record_every=5)
+    np.testing.assert_allclose(alone.losses, with_data.losses, rtol=1e-15)
+    # p_t = target (1 - 0.7^t): each step removes 30% of the distance to the target
+    np.testing.assert_allclose(alone.params, np.tile((1 - 0.7 ** 10) * np.asarray(target), (2, 1)), rtol=1e-12)
+    with pytest.raises(SpuriousError, match="mini-batches need data"):
+        sgd.train_many(lambda p: jnp.sum(p), jnp.zeros((2, 3)), (), optax.sgd(0.3), 10, 2)
+
+
+def test_endpoints_of_training_are_classified_by_the_analysis():
+    from spurious.analyze import analyze
+    from spurious.problems import QuadraticNetwork
+
+    p = QuadraticNetwork(dim=2, hidden=1, samples=6, signs="positive", targets="planted", planted=1, data_seed=0)
+    points = np.stack([p.planted, p.planted + 0.3, np.full(p.shape, np.nan)])
+    ends = sgd.endpoints(p, points, seed=0, grad_tol=1e-9, steps=[5, 7, 9])
+    assert list(ends.status) == ["converged", "not_converged", "diverged"]
+    assert ends.loss[0] < 1e-28 and list(ends.steps) == [5, 7, 9] and list(ends.run) == [0, 1, 2]
+    np.testing.assert_allclose(ends.grad_norm[1], np.linalg.norm(np.asarray(p.grad(jnp.asarray(points[1])))), rtol=1e-12)
+    analysis = analyze(p, ends)
+    assert list(analysis.cls) == ["global_minimum", "not_converged", "diverged"]

@@ -7,10 +7,10 @@ import sys
 import pytest
 
 from spurious.cli import main
-from spurious.errors import SpuriousError
+from spurious.core.errors import SpuriousError
 from spurious.store import Store, StudyBusy
 from spurious.studies import load_study, plan
-from spurious.studies.cells import merge_families
+from spurious.studies.kinds import merge_families
 
 from study_fakes import landscape_result
 
@@ -35,7 +35,7 @@ def filled(tmp_path):
     config = load_study(str(path))
     store = Store(tmp_path / "store.db")
     cells = plan(config)
-    store.register(config, cells)
+    store.register(config.record(), config.problems(), cells)
     token = store.acquire(config.key)
     by_problem = {}
     for cell in cells:
@@ -72,7 +72,7 @@ def test_frames_for_notebooks(filled):
     config, store, cells = filled
     runs = store.runs_frame("fake")
     assert len(runs) == 80
-    assert {"teacher", "student", "seed", "run", "class", "loss", "grad_norm", "steps", "index", "lambda_min",
+    assert {"teacher", "student", "seed", "run", "class", "loss", "grad_norm", "steps", "morse_index", "lambda_min",
             "lambda_max", "family", "cell_family"} <= set(runs.columns)
     assert list(runs.columns[:3]) == ["problem_key", "teacher", "student"]
     assert runs.groupby(["teacher", "student", "seed"]).size().eq(10).all()
@@ -98,7 +98,7 @@ def test_a_cell_is_committed_whole_or_not_at_all(tmp_path):
     config = load_study(str(path))
     with Store(tmp_path / "s.db") as store:
         cells = plan(config)
-        store.register(config, cells)
+        store.register(config.record(), config.problems(), cells)
         token = store.acquire(config.key)
         result = landscape_result(cells[0], spurious=1)
         broken = {**result, "runs": {**result["runs"], "loss": result["runs"]["loss"][:-1]}}
@@ -118,7 +118,7 @@ def test_one_writer_per_study(tmp_path, capsys):
     config = load_study(str(path))
     db = tmp_path / "s.db"
     with Store(db) as store:
-        store.register(config, plan(config))
+        store.register(config.record(), config.problems(), plan(config))
         token = store.acquire("fake", command="test")
         with pytest.raises(StudyBusy, match=f"being run by process {os.getpid()}"):
             Store(db).acquire("fake")

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from spurious.cli import main
-from spurious.errors import SpuriousError
+from spurious.core.errors import SpuriousError
 from spurious.store import Store
 from spurious.studies import (ConfigError, InProcessExecutor, execute_cell, load_study, merge_families, parse, plan,
                               run_study)
@@ -119,7 +119,7 @@ def test_bad_config_is_one_line_exit_2_and_leaves_the_store_untouched(tmp_path, 
     db = tmp_path / "store.db"
     with Store(db) as store:  # an existing store holding a study
         config = load_study(write(tmp_path, TINY, "good.toml"))
-        store.register(config, plan(config))
+        store.register(config.record(), config.problems(), plan(config))
     args = ["study", "run", write(tmp_path, text), "--store", str(db)]
     before = file_digest(db)
     listing = sorted(os.listdir(tmp_path))
@@ -165,7 +165,7 @@ def test_merge_families_joins_symmetric_images_from_different_cells_in_any_order
 
     def fam(cell, local, rep, loss, cls, count):
         return {"cell": cell, "local": local, "run": 10 * cell + local, "seed": 0, "loss": loss, "class": cls,
-                "index": 0, "lambda_min": 0.1, "lambda_max": 1.0, "count": count, "spectrum": [0.1, 1.0],
+                "morse_index": 0, "lambda_min": 0.1, "lambda_max": 1.0, "count": count, "spectrum": [0.1, 1.0],
                 "representative": np.asarray(rep).tolist()}
 
     families = [fam(0, 0, np.eye(k), 0.0, "global_minimum", 5), fam(0, 1, w, 0.03, "spurious_minimum", 2),

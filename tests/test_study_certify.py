@@ -2,12 +2,19 @@
 the report's marks, exported certificates that verify, resumption, and bad input."""
 from __future__ import annotations
 
+import hashlib
 import os
 
+import numpy as np
 import pytest
 
+import spurious.store
 from spurious.cli import main
+from spurious.core.errors import SpuriousError
 from spurious.store import Store
+from spurious.studies.certification import certify_study
+
+from symmetric_points import symmetric_critical_point
 
 STUDY = """
 [study]
@@ -83,3 +90,143 @@ def test_bad_certify_input_is_one_line_exit_2_and_store_untouched(study_store, c
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1
     assert snapshot() == before
+
+
+# ------------------------------------------------------------------------------------------------
+# which stored problems are certified: decided by building each one and asking problem.certifiable
+
+#: a stored study of a registered problem without a rigorous evaluation (a finite-sample loss)
+UNCERTIFIABLE_STUDY = """
+[study]
+name = "finite-sample"
+problem = "empirical-teacher-student"
+runs = 2
+runs_per_cell = 2
+seeds = [0]
+[grid]
+teacher = [2]
+extra = [0]
+samples = [20]
+[optimizer]
+max_steps = 2000
+"""
+
+
+def _sha256(path) -> str:
+    return hashlib.sha256(open(path, "rb").read()).hexdigest()
+
+
+def test_study_of_an_uncertifiable_problem_is_refused_and_the_store_is_unchanged(tmp_path, capsys):
+    config = tmp_path / "finite-sample.toml"
+    config.write_text(UNCERTIFIABLE_STUDY)
+    db = tmp_path / "f.db"
+    assert main(["study", "run", str(config), "--store", str(db), "--no-report", "--quiet"]) == 0
+    capsys.readouterr()
+    before = _sha256(db)
+    out = tmp_path / "certs"
+    assert main(["study", "certify", "finite-sample", "--store", str(db), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("spurious: error: study 'finite-sample")
+    assert "has no problem that can be certified: empirical-teacher-student has no rigorous" in err
+    assert _sha256(db) == before and not out.exists()
+    assert not os.path.exists(f"{db}-journal") and not os.path.exists(f"{db}-wal")
+
+
+#: a start of Newton's method in the symmetric subspace that reaches a spurious minimum of k = n = 6
+#: (as in tests/test_certify.py; its being a minimum is certified below, not assumed)
+K = 6
+MINIMUM_START = (1.0, -0.03, 0.25, 0.17, -0.65)
+QUADRATIC = {"dim": 3, "hidden": 4, "samples": 10, "weight_decay": 0.01}
+
+
+class CertificationStore:
+    """The part of spurious.store.Store that certification uses, over made-up problem and family rows
+    (no study has to be run); it records the lock and every write."""
+
+    def __init__(self, rows, families):
+        self.rows, self.families_of = rows, families
+        self.events, self.records = [], {}
+        self.path = "made-up.db"
+
+    def resolve(self, name):
+        return name
+
+    def problems(self, key):
+        return [dict(row) for row in self.rows]
+
+    def families(self, key, problem_key=None):
+        return [dict(f) for f in self.families_of.get(problem_key, [])]
+
+    def certifications(self, key):
+        return dict(self.records)
+
+    def acquire(self, key, command=""):
+        self.events.append("acquire")
+        return "token"
+
+    def release(self, key, token):
+        self.events.append("release")
+
+    def write_certification(self, key, token, problem_key, family, status, summary, certificate):
+        self.events.append(("write", problem_key, family["id"]))
+        self.records[(problem_key, family["id"])] = {"status": status, "summary": summary, "certificate": certificate}
+
+    # used as `with Store(path, create=False) as store` by the command
+    def __call__(self, path, create=True):
+        return self
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def _quadratic_row(key="quadratic-network:dim=3"):
+    return {"key": key, "name": "quadratic-network", "params": dict(QUADRATIC)}
+
+
+def _made_up_family(fid, cls, W, loss):
+    return {"id": fid, "class": cls, "loss": loss, "representative": np.asarray(W).tolist()}
+
+
+def test_no_certifiable_problem_is_refused_before_the_lock(tmp_path):
+    rng = np.random.default_rng(0)
+    store = CertificationStore([_quadratic_row("q1"), _quadratic_row("q2")],
+                               {"q1": [_made_up_family(0, "saddle", rng.standard_normal((4, 3)), 0.1)]})
+    out = tmp_path / "certs"
+    with pytest.raises(SpuriousError) as refusal:
+        certify_study(store, "quadratic-only", out_dir=str(out))
+    message = str(refusal.value)
+    assert message == ("study 'quadratic-only' has no problem that can be certified: quadratic-network has no "
+                       "rigorous (ball-arithmetic) evaluation (certificates exist for: relu-teacher-student)")
+    assert store.events == [] and store.records == {} and not out.exists()
+
+
+def test_mixed_study_certifies_the_certifiable_and_counts_the_rest(tmp_path, capsys, monkeypatch):
+    W, grad_norm = symmetric_critical_point(K, MINIMUM_START)
+    assert grad_norm < 1e-13
+    relu = {"key": "relu-teacher-student:k=6", "name": "relu-teacher-student", "params": {"teacher": K, "student": K}}
+    rng = np.random.default_rng(1)
+    families = {relu["key"]: [_made_up_family(0, "global_minimum", np.eye(K), 0.0),
+                              _made_up_family(1, "spurious_minimum", W, 0.0)],
+                "q": [_made_up_family(0, "saddle", rng.standard_normal((4, 3)), 0.1)]}
+    store = CertificationStore([_quadratic_row("q"), relu], families)
+    monkeypatch.setattr(spurious.store, "Store", store)
+    out = tmp_path / "certs"
+    assert main(["study", "certify", "mixed", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out.strip().splitlines()
+    assert printed[0].startswith("relu-teacher-student:k=6 family 1 (spurious_minimum, loss 0): certified (minimum")
+    assert printed[-1].startswith("mixed: 1 certified, 0 refused, 0 already in the store")
+    assert printed[-1].endswith("skipped 1 problem that cannot be certified "
+                                "(quadratic-network has no rigorous (ball-arithmetic) evaluation)")
+    assert store.events == ["acquire", ("write", relu["key"], 1), "release"]
+    record = store.records[(relu["key"], 1)]
+    assert record["status"] == "certified" and record["summary"]["spurious"] is True
+    files = os.listdir(out)
+    assert files == ["relu-teacher-student_k=6-family1.json"]
+    assert main(["verify", str(out / files[0])]) == 0
+    # through the Python API the skipped problems come back with their reasons; nothing new to do
+    again = certify_study(store, "mixed")
+    assert (again.certified, again.refused, again.skipped) == (0, 0, 1)
+    assert again.uncertifiable == {"q": "quadratic-network has no rigorous (ball-arithmetic) evaluation"}
