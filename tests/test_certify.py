@@ -485,7 +485,7 @@ QUADRATIC_ARGS = ["--problem", "quadratic-network"] + [a for k, v in QUADRATIC.i
     (["--param", "teacher", "--runs", "2"], "expected KEY=VALUE"),
     (["--problem", "relu-teacher-student", "--param", "teacher=3", "--runs", "2"], "needs parameter student"),
     (["-k", "3", "--param", "teacher=3", "-n", "3", "--runs", "2"], "given twice"),
-    (QUADRATIC_ARGS + ["-k", "3", "--runs", "2"], "shorthand for --problem relu-teacher-student"),
+    (QUADRATIC_ARGS + ["-k", "3", "--runs", "2"], "takes no parameter 'teacher' (--teacher is shorthand"),
     (["-k", "3", "-n", "3", "--runs", "2", "--protocol", "1999"], "has no protocol '1999'"),
 ])
 def test_cli_refusals_come_first_in_one_line(tmp_path, capsys, monkeypatch, minimum, args, message):

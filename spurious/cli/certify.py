@@ -11,6 +11,7 @@ from __future__ import annotations
 import sys
 
 from ..core.errors import SpuriousError
+from .problem_args import add_problem_args, problem_from_args
 
 
 def register(subparsers):
@@ -23,15 +24,7 @@ def register(subparsers):
                     "relu-teacher-student, the exact ReLU teacher-student population loss); others are refused "
                     "before any work. The point comes from --point FILE, or from a multistart run "
                     "(--runs/--from-run) whose family --family is taken.")
-    p.add_argument("--problem", metavar="SPEC", default=None,
-                   help="a registered problem name or your own path/to/file.py:NAME or package.module:NAME "
-                        "(default relu-teacher-student)")
-    p.add_argument("--param", metavar="KEY=VALUE", action="append", default=[],
-                   help="a parameter of the problem, typed by its registry entry (repeatable)")
-    g = p.add_argument_group("shorthand for --problem relu-teacher-student")
-    g.add_argument("--teacher", "-k", type=int, default=None, help="teacher neurons k (--param teacher=K)")
-    g.add_argument("--student", "-n", type=int, default=None, help="student neurons n (--param student=N)")
-    g.add_argument("--dim", "-d", type=int, default=None, help="input dimension d, default k (--param dim=D)")
+    add_problem_args(p)
     p.add_argument("--point", metavar="FILE", default=None,
                    help="the point: .npy, JSON (a matrix, or an object with 'point'/'representative'), or text rows")
     p.add_argument("--from-run", action="store_true",
@@ -64,38 +57,12 @@ def register(subparsers):
     v.set_defaults(handler=handle_verify)
 
 
-#: the landscape the --teacher/--student/--dim shorthand names
-SHORTHAND_PROBLEM = "relu-teacher-student"
-
-
 def _problem(args):
-    """The problem from --problem/--param (or the shorthand), checked by the registry, and refused
-    here when it cannot be certified: every refusal comes before any optimization or file output."""
+    """The problem from the shared problem options, refused here when it cannot be certified:
+    every refusal comes before any optimization or file output."""
     from ..certify import rigorous_data
-    from ..problems import entry
 
-    shorthand = {name: getattr(args, name) for name in ("teacher", "student", "dim") if getattr(args, name) is not None}
-    spec = args.problem if args.problem is not None else SHORTHAND_PROBLEM
-    if shorthand and spec != SHORTHAND_PROBLEM:
-        flags = ", ".join(f"--{name}" for name in shorthand)
-        raise SpuriousError(f"{flags}: shorthand for --problem {SHORTHAND_PROBLEM}; "
-                            f"for {spec!r} give --param KEY=VALUE")
-    problem_entry = entry(spec)
-    params = dict(shorthand)
-    for item in args.param:
-        key, equals, text = item.partition("=")
-        key = key.strip()
-        if not equals or not key:
-            raise SpuriousError(f"--param {item!r}: expected KEY=VALUE")
-        parameter = problem_entry.parameter(key)
-        if parameter is None:
-            known = ", ".join(p.name for p in problem_entry.parameters + problem_entry.shorthands) or "none"
-            raise SpuriousError(f"--param {key}: problem {problem_entry.name!r} takes no parameter {key!r} "
-                                f"(parameters: {known})")
-        if key in params:
-            raise SpuriousError(f"--param {key}: given twice" + (f" (also as --{key})" if key in shorthand else ""))
-        params[key] = parameter.parse(text, f"--param {key}")
-    problem = problem_entry.build(params)
+    _, _, problem = problem_from_args(args)
     rigorous_data(problem)
     return problem
 

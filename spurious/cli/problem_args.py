@@ -5,9 +5,11 @@ from __future__ import annotations
 from ..core.errors import SpuriousError
 
 DEFAULT_PROBLEM = "relu-teacher-student"
+#: parameters with a flag of their own
+SHORTHANDS = ("teacher", "student", "dim")
 
 
-def add_problem_args(p, teacher_required: bool = False):
+def add_problem_args(p):
     g = p.add_argument_group("the landscape (`spurious problems` lists them and their parameters)")
     g.add_argument("--problem", "-p", metavar="SPEC", default=None,
                    help=f"a registered problem name or your own as path/to/file.py:NAME or package.module:NAME "
@@ -36,16 +38,15 @@ def problem_from_args(args):
         if parameter is None:
             known = ", ".join(p.name for p in found.parameters + found.shorthands) or "none"
             raise SpuriousError(f"problem {spec!r} takes no parameter {key!r} (parameters: {known})")
-        if key in params:
-            raise SpuriousError(f"--param {key} given twice")
+        if key in params or (key in SHORTHANDS and getattr(args, key, None) is not None):
+            raise SpuriousError(f"--param {key}: given twice" + ("" if key in params else f" (also as --{key})"))
         params[key] = parameter.parse(text.strip(), f"--param {key}")
-    for key in ("teacher", "student", "dim"):
+    for key in SHORTHANDS:
         value = getattr(args, key, None)
         if value is None:
             continue
-        if key in params:
-            raise SpuriousError(f"--{key} and --param {key} both given")
         if found.parameter(key) is None:
-            raise SpuriousError(f"--{key}: problem {spec!r} takes no parameter {key!r}")
+            raise SpuriousError(f"--{key}: problem {spec!r} takes no parameter {key!r} "
+                                f"(--{key} is shorthand for --param {key}=VALUE)")
         params[key] = value
     return spec, params, found.build(params)

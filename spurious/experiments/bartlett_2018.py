@@ -65,6 +65,12 @@ def _power_fit(x_cols, y):
     return coef, (1.0 - np.sum(resid ** 2) / total) if total > 0 else 1.0
 
 
+def _endpoint_classes(result: dict) -> list[str | None]:
+    """The analysis's class of each main run's endpoint (one run per analysis), None where absent."""
+    classes = [next(iter(a["classes"])) if len(a["classes"]) == 1 else None for a in result.get("analysis", [])]
+    return classes + [None] * (len(result["final_loss"]) - len(classes))
+
+
 class Bartlett2018(Experiment):
     name = "bartlett-2018"
     title = ("Bartlett, Helmbold & Long, Gradient descent with identity initialization efficiently learns "
@@ -149,9 +155,10 @@ class Bartlett2018(Experiment):
             finals = [math.inf if v is None else v for v in r["final_loss"]]
             pd_final = max(finals)
             pd_ok = pd_final <= m["pd_threshold"]
-            for seed, f, lo in zip(c["seeds"], r["final_loss"], r["min_loss"]):
+            for seed, f, lo, cls in zip(c["seeds"], r["final_loss"], r["min_loss"], _endpoint_classes(r)):
                 rows.append(dict(part="main", variant="pd", depth=c["depth"], condition=4.0, seed=seed, step=c["step"],
-                                 final_loss=f, min_loss=lo, floor=0.0, steps_to_eps=None, steps_to_eps_max=None))
+                                 final_loss=f, min_loss=lo, floor=0.0, endpoint=cls, steps_to_eps=None,
+                                 steps_to_eps_max=None))
         if "negative" in main:
             c, r = main["negative"]
             lam = np.array(r["eigenvalues"])
@@ -160,10 +167,10 @@ class Bartlett2018(Experiment):
             neg_min = min(lows)
             neg_final = max(math.inf if v is None else v for v in r["final_loss"])
             neg_ok = neg_min >= floor - 1e-12 * max(1.0, floor)
-            for seed, f, lo in zip(c["seeds"], r["final_loss"], r["min_loss"]):
+            for seed, f, lo, cls in zip(c["seeds"], r["final_loss"], r["min_loss"], _endpoint_classes(r)):
                 rows.append(dict(part="main", variant="negative", depth=c["depth"], condition=None, seed=seed,
-                                 step=c["step"], final_loss=f, min_loss=lo, floor=floor, steps_to_eps=None,
-                                 steps_to_eps_max=None))
+                                 step=c["step"], final_loss=f, min_loss=lo, floor=floor, endpoint=cls,
+                                 steps_to_eps=None, steps_to_eps_max=None))
             along = [a[int(np.argmin(lam))] for a in r["product_along_eigenvectors"]]
             neg_along = min((-math.inf if v is None else v) for v in along) if along else float("nan")
         sweep = sorted(((c, r) for c, r in results if c["part"] == "sweep"), key=lambda cr: (cr[0]["depth"], cr[0]["condition"]))
@@ -177,7 +184,7 @@ class Bartlett2018(Experiment):
             rows.append(dict(part="sweep", variant="pd", depth=c["depth"], condition=c["condition"],
                              seed=f"{len(c['seeds'])} seeds", step=r["step"],
                              final_loss=num(max((math.inf if f is None else f) for f in r["final_loss"])), min_loss=None,
-                             floor=0.0, steps_to_eps=med, steps_to_eps_max=max(hits) if len(hits) == len(r["steps_to_eps"]) else None))
+                             floor=0.0, endpoint=None, steps_to_eps=med, steps_to_eps_max=max(hits) if len(hits) == len(r["steps_to_eps"]) else None))
         for row in rows:
             row.setdefault("steps_to_eps_max", None)
         fit_txt, sweep_ok = "no sweep", True

@@ -11,7 +11,7 @@ by SGD (optax, mini-batches drawn without replacement): the running average of t
 within O(1/sqrt(T)) of F_lin (or below).
 The landscape is the registered `residual-unit-regression`, one data set per seed. Full-batch GD is
 the engine's `multistart` (pure gradient descent, a fixed number of steps; its endpoints are the
-evidence), SGD is `sgd.train_many` (batches without replacement, a fresh permutation per epoch; it
+evidence; the loss curves of the figure retrace the same descent with `sgd.train_many`), SGD is `sgd.train_many` (batches without replacement, a fresh permutation per epoch; it
 records the running average of the online losses). All endpoints go through `spurious.analyze`.
 """
 from __future__ import annotations
@@ -34,6 +34,20 @@ from .base import Experiment, ExperimentReport, Figure, Panel, Series
 
 #: a gradient this small (Frobenius) stops gradient descent: the endpoint is a critical point
 GRAD_TOL = 1e-10
+
+
+def _loss_curves(cell: dict, problems: list[ResidualUnitRegression]) -> tuple[list[int], list[list]]:
+    """The training loss along full-batch gradient descent from each seed's start (the same starts
+    and steps as the multistart above, recorded ~100 times by `sgd.train_many`), for the figure."""
+    steps = cell["steps"]
+    every = next(e for e in range(max(1, steps // 100), 0, -1) if steps % e == 0)
+    starts = jnp.stack([p.init(run_key(seed, 0)) for p, seed in zip(problems, cell["seeds"])])
+    data = (jnp.stack([p.inputs for p in problems]), jnp.stack([p.targets for p in problems]))
+    blocks, architecture = problems[0].blocks, cell["architecture"]
+    training = sgd.train_many(lambda th, X, y: res.loss(th, X, y, architecture, blocks), starts, data,
+                              sgd.optimizer({"name": "sgd", "learning_rate": cell["step"]}), steps, None,
+                              data_axis=0, record_every=every)
+    return training.steps.tolist(), [nums(curve) for curve in training.losses]
 
 
 def problem(cell: dict, seed: int) -> ResidualUnitRegression:
@@ -100,6 +114,7 @@ class Shamir2018(Experiment):
                 out["steps"].append(int(ends.steps[0]))
                 out["active_at_init"].append(_active_fraction(p, p.init(run_key(seed, 0))))
                 out["analysis"].append(classes_and_families(analyze(p, ends)))
+            out["curve_steps"], out["curves"] = _loss_curves(cell, problems)
             return dict(out, seconds=time.perf_counter() - started)
         blocks = problems[0].blocks
         starts = jnp.stack([p.init(run_key(seed, 0)) for p, seed in zip(problems, cell["seeds"])])
@@ -183,6 +198,22 @@ class Shamir2018(Experiment):
                       Series([], [tol], f"F_lin + {tol:g}", kind="hline", color="k", style=":", width=0.8)],
             title="every run's endpoint against the best linear predictor", ylabel="final loss - F_lin (every run)",
             yscale="symlog", linthresh=1e-4, xticklabels=[f"{a}\n{i}" for a, i in labels])])]
+        styles = {("residual", "standard"): ("C0", "-"), ("residual", "dead"): ("C0", "--"),
+                  ("plain", "standard"): ("C3", "-"), ("plain", "dead"): ("C3", "--")}
+        curves = []
+        for (arch, init), (c, r) in sorted(gd.items()):
+            color, style = styles.get((arch, init), (None, "-"))
+            for i, curve in enumerate(r.get("curves", [])):
+                curves.append(Series(np.array(r["curve_steps"]),
+                                     np.array([np.nan if v is None else v for v in curve]) - r["linear_loss"][i],
+                                     f"{arch}, {init} start" if i == 0 else None, color=color, style=style,
+                                     alpha=0.7, width=1))
+        if curves:
+            figs.insert(0, Figure("gd_loss_minus_linear", [Panel(
+                curves + [Series([], [0.0], None, kind="hline", color="k", width=0.8),
+                          Series([], [tol], None, kind="hline", color="k", style=":", width=0.8)],
+                title="Residual unit vs plain net vs the best linear predictor (full-batch GD)",
+                xlabel="gradient step", ylabel="loss - F_lin", yscale="symlog", linthresh=1e-4)]))
         if sgd:
             c, r = sgd[0]
             steps = np.array(r["checkpoint_steps"])

@@ -332,6 +332,13 @@ class QuadraticNetwork(Problem):
     def zero_modes(self, params) -> np.ndarray:
         return zero_modes(params, self.signs, self.weight_decay)
 
+    def protocols(self) -> dict[str, dict]:
+        # The loss is quartic with curvature ~ mean ||x||^4 at unit-norm neurons, so the engine's
+        # step 0.1 settles into a 2-cycle already at d = 3; 1/(3 mean ||x||^4) converges from the
+        # default starts (benchmarks/RESULTS.md, "quadratic-network default step").
+        fourth_moment = float(np.mean(np.sum(np.asarray(self.inputs) ** 2, axis=1) ** 2))
+        return {"default": {"step": 1.0 / (3.0 * fourth_moment)}}
+
     def loss(self, params):
         return loss(params, self.inputs, self.targets, self._a, self.weight_decay)
 

@@ -1,12 +1,13 @@
 """One self-contained HTML page per study (figures inline as SVG; no external files or scripts)."""
 from __future__ import annotations
 
+import functools
 import html
 import json
 import os
 
 from .plots import report_figures, save_figure, svg_text
-from .study import StudyReport, fmt_time
+from .study import ExperimentStudyReport, LandscapeReport, StudyReport, fmt_time
 from .tables import CLASS_COLUMNS, FAMILY_COLUMNS, _settings_line, family_rows, landscape_rows, measured_columns
 
 CSS = """
@@ -71,7 +72,7 @@ CAPTIONS = {
 def _header(report: StudyReport) -> str:
     i = report.info
     state = "complete" if report.complete else ("running" if i["running"] else "incomplete (resume to finish)")
-    runs = f", {i['runs_done']}/{i['runs_total']} runs" if report.kind == "landscape" else ""
+    runs = f", {i['runs_done']}/{i['runs_total']} runs" if i["runs_total"] else ""
     parts = [f"<h1>{_esc(report.title)}</h1>", f'<div class="key">{_esc(report.key)}</div>']
     if report.description:
         parts.append(f"<p>{_esc(report.description)}</p>")
@@ -85,7 +86,13 @@ def _disagreements(lines: list[str]) -> str:
     return f"<ul>{''.join(f'<li>{_esc(text)}</li>' for text in lines)}</ul>" if lines else ""
 
 
-def landscape_body(report: StudyReport, figures) -> str:
+@functools.singledispatch
+def report_body(report: StudyReport, figures) -> str:
+    raise TypeError(f"no HTML form for {type(report).__name__}")
+
+
+@report_body.register
+def landscape_body(report: LandscapeReport, figures) -> str:
     parts = []
     verdicts = report.verdicts()
     fractions = [v for v in verdicts if v["what"] == "fraction" and v["verdict"] in ("inside", "outside")]
@@ -136,7 +143,8 @@ def landscape_body(report: StudyReport, figures) -> str:
     return "\n".join(parts)
 
 
-def experiment_body(report: StudyReport, figures) -> str:
+@report_body.register
+def experiment_body(report: ExperimentStudyReport, figures) -> str:
     e = report.experiment
     if e is None:
         return f'<div class="box neutral">No evaluation yet: {_esc(report.experiment_error)}</div>'
@@ -160,7 +168,7 @@ def experiment_body(report: StudyReport, figures) -> str:
 
 def render_html(report: StudyReport, figures=None) -> str:
     figures = report_figures(report) if figures is None else figures
-    body = landscape_body(report, figures) if report.kind == "landscape" else experiment_body(report, figures)
+    body = report_body(report, figures)
     return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{_esc(report.key)} \u2014 spurious'
             f'</title><meta name="viewport" content="width=device-width, initial-scale=1"><style>{CSS}</style></head>'
             f"<body><main>\n{_header(report)}\n{body}\n</main></body></html>\n")

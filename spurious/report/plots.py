@@ -9,6 +9,7 @@ matplotlib.figure.Figure directly, which renders through Agg for PNG and the SVG
 """
 from __future__ import annotations
 
+import functools
 import io
 import math
 import os
@@ -17,7 +18,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from .figures import experiment_figures  # an experiment's figures are plain data, drawn there
-from .study import SPURIOUS_LOSS, StudyReport
+from .study import SPURIOUS_LOSS, ExperimentStudyReport, LandscapeReport, StudyReport
 
 CLASS_COLOURS = {"spurious_minimum": "#1f77b4", "local_minimum": "#1f77b4", "saddle": "#d62728",
                  "degenerate": "#7f7f7f", "global_minimum": "#2ca02c"}
@@ -25,7 +26,7 @@ SERIES_COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c
 MARKERS = ["o", "s", "^", "D", "v", "P", "X", "*"]
 
 
-def _series(report: StudyReport) -> dict[str, list[dict]]:
+def _series(report: LandscapeReport) -> dict[str, list[dict]]:
     out: dict[str, list[dict]] = {}
     for row in report.rows:
         if row["runs_done"]:
@@ -35,7 +36,7 @@ def _series(report: StudyReport) -> dict[str, list[dict]]:
     return out
 
 
-def _x_label(report: StudyReport) -> str:
+def _x_label(report: LandscapeReport) -> str:
     """The swept axis on x, with its description from the problem's registry entry where known."""
     if report.x_axis is None:
         return "problem"
@@ -49,7 +50,7 @@ def _x_label(report: StudyReport) -> str:
     return parameter.doc.split(" (")[0] if parameter is not None and parameter.doc else report.x_axis
 
 
-def fractions_figure(report: StudyReport) -> Figure | None:
+def fractions_figure(report: LandscapeReport) -> Figure | None:
     series = _series(report)
     if not series:
         return None
@@ -86,7 +87,7 @@ def fractions_figure(report: StudyReport) -> Figure | None:
     return fig
 
 
-def family_losses_figure(report: StudyReport) -> Figure | None:
+def family_losses_figure(report: LandscapeReport) -> Figure | None:
     points = []
     series_index = {name: i for i, name in enumerate(_series(report))}
     rows = {r["key"]: r for r in report.rows}
@@ -127,7 +128,7 @@ def family_losses_figure(report: StudyReport) -> Figure | None:
     return fig
 
 
-def spectra_figure(report: StudyReport, limit: int = 40) -> Figure | None:
+def spectra_figure(report: LandscapeReport, limit: int = 40) -> Figure | None:
     rows = {r["key"]: r for r in report.rows}
     chosen = []
     for pkey, families in report.families.items():
@@ -161,10 +162,19 @@ def spectra_figure(report: StudyReport, limit: int = 40) -> Figure | None:
     return fig
 
 
+@functools.singledispatch
 def report_figures(report: StudyReport) -> list[tuple[str, Figure]]:
     """(file stem, Figure) pairs for a report."""
-    if report.kind == "experiment":
-        return experiment_figures(report.experiment.figures) if report.experiment is not None else []
+    raise TypeError(f"no figures for {type(report).__name__}")
+
+
+@report_figures.register
+def _(report: ExperimentStudyReport) -> list[tuple[str, Figure]]:
+    return experiment_figures(report.experiment.figures) if report.experiment is not None else []
+
+
+@report_figures.register
+def _(report: LandscapeReport) -> list[tuple[str, Figure]]:
     out = []
     for stem, make in (("fractions", fractions_figure), ("family_losses", family_losses_figure),
                        ("spectra", spectra_figure)):

@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..core.errors import SpuriousError
 from ..stats import chance_of_misses, share, two_sample_p_value
 from ..store import Store
 
@@ -30,23 +31,50 @@ SIGNIFICANCE = 0.05
 
 @dataclass
 class StudyReport:
+    """What every study's report has; the kind of study decides the rest (a subclass per kind, and
+    tables, plots and HTML dispatch on the type)."""
     key: str
-    kind: str
     title: str
     description: str
     store_path: str
     info: dict  # version, created, updated, cells/runs done and total, settings
     config: dict
-    rows: list[dict] = field(default_factory=list)  # landscape: one per problem
-    families: dict[str, list[dict]] = field(default_factory=dict)  # problem key -> families
-    published: dict | None = None
-    experiment: Any = None  # ExperimentReport
-    experiment_error: str | None = None
-    x_axis: str | None = None  # the grid axis the plots put on x (None: the problem's position)
+
+    kind = ""  # the stored study kind this report type renders
 
     @property
     def complete(self) -> bool:
         return self.info["cells_done"] >= self.info["cells_total"]
+
+
+@dataclass
+class ExperimentStudyReport(StudyReport):
+    experiment: Any = None  # ExperimentReport
+    experiment_error: str | None = None
+
+    kind = "experiment"
+
+    @classmethod
+    def build(cls, store: Store, common: dict) -> "ExperimentStudyReport":
+        report = cls(**common)
+        _experiment(store, report, report.config)
+        return report
+
+
+@dataclass
+class LandscapeReport(StudyReport):
+    rows: list[dict] = field(default_factory=list)  # one per problem of the grid
+    families: dict[str, list[dict]] = field(default_factory=dict)  # problem key -> families
+    published: dict | None = None
+    x_axis: str | None = None  # the grid axis the plots put on x (None: the problem's position)
+
+    kind = "landscape"
+
+    @classmethod
+    def build(cls, store: Store, common: dict) -> "LandscapeReport":
+        report = cls(**common, published=common["config"].get("published"))
+        _landscape(store, report)
+        return report
 
     def verdicts(self) -> list[dict]:
         """One entry per published number compared (fractions and lowest spurious losses)."""
@@ -91,9 +119,12 @@ class StudyReport:
         return lines
 
 
+#: the report type of each stored study kind
+REPORT_KINDS = {kind.kind: kind for kind in (LandscapeReport, ExperimentStudyReport)}
+
+
 def _symbols(spec: str | None) -> dict[str, str]:
     """The papers' letters for a problem's parameters (k, n, d), where its registry entry gives them."""
-    from ..core.errors import SpuriousError
     from ..problems import entry
 
     try:
@@ -153,17 +184,17 @@ def build_report(store: Store, study: str) -> StudyReport:
     config = row["config"]
     info = {k: row[k] for k in ("version", "created", "updated", "cells_done", "cells_total", "runs_done",
                                 "runs_total", "running")}
-    report = StudyReport(key=key, kind=row["kind"], title=row["title"] or config.get("title") or key,
-                         description=config.get("description", ""), store_path=store.path, info=info, config=config,
-                         published=config.get("published"))
-    if row["kind"] == "experiment":
-        _experiment(store, report, config)
-    else:
-        _landscape(store, report)
-    return report
+    common = dict(key=key, title=row["title"] or config.get("title") or key,
+                  description=config.get("description", ""), store_path=store.path, info=info, config=config)
+    try:
+        kind = REPORT_KINDS[row["kind"]]
+    except KeyError:
+        raise SpuriousError(f"study {key!r} is of kind {row['kind']!r}, which this version of spurious "
+                            f"cannot report (known: {', '.join(REPORT_KINDS)})") from None
+    return kind.build(store, common)
 
 
-def _experiment(store: Store, report: StudyReport, config: dict):
+def _experiment(store: Store, report: ExperimentStudyReport, config: dict):
     from ..studies.experiment_catalogue import find_experiment
 
     name = config["experiment"]
@@ -184,7 +215,7 @@ def _experiment(store: Store, report: StudyReport, config: dict):
                                    f"({type(error).__name__}: {error})")
 
 
-def _landscape(store: Store, report: StudyReport):
+def _landscape(store: Store, report: LandscapeReport):
     from ..studies.kinds import merge_families
 
     published = report.published or {}

@@ -1,9 +1,10 @@
 """Terminal tables of a study report (spurious.report.study.StudyReport)."""
 from __future__ import annotations
 
+import functools
 import json
 
-from .study import StudyReport, fmt_time, pct
+from .study import ExperimentStudyReport, LandscapeReport, StudyReport, fmt_time, pct
 
 
 def _settings_line(rows: list[dict]) -> str:
@@ -41,7 +42,7 @@ def _other(r: dict) -> str:
     return ", ".join(parts) or "-"
 
 
-def landscape_rows(report: StudyReport) -> list[dict]:
+def landscape_rows(report: LandscapeReport) -> list[dict]:
     """The main tables' rows as display strings (shared by the terminal and the HTML page)."""
     out = []
     for r in report.rows:
@@ -79,7 +80,7 @@ CLASS_COLUMNS = [
 ]
 
 
-def measured_columns(report: StudyReport) -> list[tuple[str, str, str]]:
+def measured_columns(report: LandscapeReport) -> list[tuple[str, str, str]]:
     has = any(r["published_fraction"] is not None or r["published_min_loss"] is not None for r in report.rows)
     return MEASURED_COLUMNS if has else [c for c in MEASURED_COLUMNS if c[0] not in PUBLISHED_KEYS]
 
@@ -106,7 +107,7 @@ def _certified(record: dict | None) -> str:
     return f"yes, r={float(summary['radius']):.0e}"
 
 
-def family_rows(report: StudyReport, include_global: bool = False, limit: int | None = None) -> list[dict]:
+def family_rows(report: LandscapeReport, include_global: bool = False, limit: int | None = None) -> list[dict]:
     out = []
     labels = {r["key"]: r["label"] for r in report.rows}
     for pkey, families in report.families.items():
@@ -136,10 +137,19 @@ def header_lines(report: StudyReport) -> list[str]:
     return lines
 
 
+@functools.singledispatch
 def format_report(report: StudyReport, max_families: int = 30) -> str:
+    raise TypeError(f"no text form for {type(report).__name__}")
+
+
+@format_report.register
+def _(report: ExperimentStudyReport, max_families: int = 30) -> str:
+    return "\n".join(header_lines(report) + [""] + experiment_lines(report))
+
+
+@format_report.register
+def _(report: LandscapeReport, max_families: int = 30) -> str:
     lines = header_lines(report)
-    if report.kind == "experiment":
-        return "\n".join(lines + [""] + experiment_lines(report))
     settings = _settings_line(report.rows)
     if settings:
         lines.append(settings)
@@ -169,7 +179,7 @@ def format_report(report: StudyReport, max_families: int = 30) -> str:
     return "\n".join(lines)
 
 
-def experiment_lines(report: StudyReport) -> list[str]:
+def experiment_lines(report: ExperimentStudyReport) -> list[str]:
     if report.experiment is None:
         return [f"no evaluation: {report.experiment_error}"]
     e = report.experiment
