@@ -228,7 +228,9 @@ def test_fit_rate_tells_linear_from_sublinear():
 OURS = ("du-lee-2018", "soltanolkotabi-2019", "bartlett-2018", "shamir-2018")
 
 
-@pytest.mark.parametrize("name", OURS)
+# the two longest run with the reproductions (-m slow), to keep the default suite under 10 minutes on 2 cores
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in ("du-lee-2018", "shamir-2018")
+                                  else n for n in OURS])
 def test_experiment_quick_report_is_well_formed(name):
     load_all()
     exp = EXPERIMENTS[name]
