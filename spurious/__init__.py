@@ -4,18 +4,52 @@
     problem = sp.ReLUTeacherStudent(teacher=10, student=10)
     result = sp.run(problem, runs=1000, seed=0)
     result.analysis.families[0]
+
+The names below are imported on first use (PEP 562), so that `import spurious.cli` does not start
+JAX: the command line installs its signal handling first, and answers bad usage at once. Every
+module that touches JAX imports spurious.core.setup itself (float64 before anything else).
 """
-from .core import setup as _jax  # noqa: F401  (float64 before anything else touches JAX)
-from .analyze import Analysis, Family, Tolerances, analyze, hessian_spectrum, polish
-from .core.errors import NonSmoothPoint, SpuriousError
-from .optimize import Endpoints, GradientDescent, multistart, starts
-from .pipeline import RunResult, run
-from .problems import EmpiricalTeacherStudent, LossProblem, Problem, ReLUTeacherStudent
+import importlib
+import sys
+import types
 
-from .core.version import __version__  # noqa: E402
+from .core.version import __version__
 
-__all__ = [
-    "Analysis", "Endpoints", "EmpiricalTeacherStudent", "Family", "GradientDescent", "LossProblem",
-    "NonSmoothPoint", "Problem", "ReLUTeacherStudent", "RunResult", "SpuriousError", "Tolerances",
-    "analyze", "hessian_spectrum", "multistart", "polish", "run", "starts",
-]
+#: public name -> the module that defines it
+_EXPORTS = {
+    "Analysis": "analyze", "Family": "analyze", "Tolerances": "analyze", "analyze": "analyze",
+    "hessian_spectrum": "analyze", "polish": "analyze",
+    "NonSmoothPoint": "core.errors", "SpuriousError": "core.errors",
+    "Endpoints": "optimize", "GradientDescent": "optimize", "multistart": "optimize", "starts": "optimize",
+    "RunResult": "pipeline", "run": "pipeline",
+    "EmpiricalTeacherStudent": "problems", "LossProblem": "problems", "Problem": "problems",
+    "ReLUTeacherStudent": "problems",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'spurious' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_EXPORTS))
+
+
+class _Package(types.ModuleType):
+    """Importing the submodule spurious.analyze binds it as an attribute of the package; the name
+    means the function, as it did when the package imported it eagerly."""
+
+    def __setattr__(self, name, value):
+        if isinstance(value, types.ModuleType) and _EXPORTS.get(name) == name:
+            value = getattr(value, name)
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package

@@ -23,6 +23,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .core import setup as _setup  # noqa: F401  (float64 before any array)
 from .core.errors import SpuriousError
 from .core.kernels import compiled
 from .optimize import CONVERGED, DIVERGED, NOT_CONVERGED, Endpoints, chunked

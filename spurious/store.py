@@ -24,11 +24,14 @@ and resumes where it stopped. Readers (status, reports, notebooks) work while a 
 """
 from __future__ import annotations
 
+import errno
 import json
 import os
 import socket
 import sqlite3
+import tempfile
 import time
+import urllib.parse
 import uuid
 from contextlib import contextmanager
 
@@ -119,42 +122,162 @@ def _alive(pid: int, host: str, proc_start: str | None) -> bool:
     return True
 
 
-class Store:
-    """An embedded SQLite store. `create=False` opens an existing file only (for readers)."""
+#: SQLite's application id (header bytes 68..71) of a spurious store: "Spur"
+APPLICATION_ID = 0x53707572
+FORMAT = "spurious-store"
+_SQLITE_MAGIC = b"SQLite format 3\x00"
 
-    def __init__(self, path: str | os.PathLike | None = None, create: bool = True):
-        self.path = os.fspath(path if path is not None else default_path())
-        if not create and not os.path.exists(self.path):
-            raise SpuriousError(f"no store at {self.path} (run a study first, or pass --store PATH)")
-        folder = os.path.dirname(os.path.abspath(self.path))
-        if create and not os.path.isdir(folder):
-            raise SpuriousError(f"cannot create store {self.path}: folder {folder} does not exist")
+
+def _create(path: str):
+    """A new store, made complete in a temporary file and linked into place, so that a store file
+    is never seen half-made (an interrupt leaves nothing) and two creators cannot both win."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise SpuriousError(f"cannot create store {path}: folder {folder} does not exist")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".new", dir=folder)
+    except OSError as error:
+        raise SpuriousError(f"cannot create store {path}: {error.strerror}") from None
+    os.close(fd)
+    try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # as a plainly created file would be (mkstemp makes it 0600)
+        db = sqlite3.connect(tmp, isolation_level=None)
+        db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+        db.executescript("BEGIN;" + _SCHEMA + f"INSERT INTO meta VALUES ('format', '{FORMAT}');"
+                         f"INSERT INTO meta VALUES ('schema', '{SCHEMA_VERSION}');"
+                         f"INSERT INTO meta VALUES ('created_by', 'spurious {__version__}');COMMIT;")
+        db.close()
         try:
-            self.db = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
-            self.db.row_factory = sqlite3.Row
-            self.db.execute("PRAGMA busy_timeout = 60000")
-            mode = self.db.execute("PRAGMA journal_mode").fetchone()[0]
-            if mode.lower() != "wal":
-                self.db.execute("PRAGMA journal_mode = WAL")
-            self.db.execute("PRAGMA synchronous = FULL")
-            if create:
-                have = {r[0] for r in self.db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-                if not {"studies", "cells", "runs", "locks", "meta"} <= have:
-                    self.db.executescript(
-                        "BEGIN IMMEDIATE;" + _SCHEMA +
-                        f"INSERT OR IGNORE INTO meta VALUES ('schema', '{SCHEMA_VERSION}');"
-                        f"INSERT OR IGNORE INTO meta VALUES ('created_by', 'spurious {__version__}');COMMIT;")
+            os.link(tmp, path)
+        except FileExistsError:
+            pass  # another process created it first: use theirs
+        except OSError:
+            if not os.path.exists(path):  # a file system without hard links
+                os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _identify(path: str):
+    """Refuse any file that is not a spurious store, reading it without writing anything."""
+    try:
+        with open(path, "rb") as fh:
+            header = fh.read(100)
+    except OSError as error:
+        raise SpuriousError(f"store {path}: cannot read ({error.strerror})") from None
+    left = "; it is left as it is"
+    if not header:
+        raise SpuriousError(f"{path} is an empty file, not a spurious store{left}")
+    if len(header) < 100 or not header.startswith(_SQLITE_MAGIC):
+        raise SpuriousError(f"{path} is not a spurious store (not an SQLite database){left}")
+    app = int.from_bytes(header[68:72], "big")
+    if app == APPLICATION_ID:
+        return
+    if app != 0:
+        raise SpuriousError(f"{path} is another program's SQLite database (application id {app:#x}), "
+                            f"not a spurious store{left}")
+    # No marker: a store from before the marker, or someone else's database. Look for our meta rows;
+    # `immutable` reads without locks or journal files (safe: with no -wal file the main file is whole).
+    uri = "file:" + urllib.parse.quote(os.path.abspath(path)) + "?mode=ro"
+    if not os.path.exists(path + "-wal"):
+        uri += "&immutable=1"
+    try:
+        db = sqlite3.connect(uri, uri=True)
+        try:
+            ours = db.execute("SELECT 1 FROM meta WHERE key = 'created_by' AND value LIKE 'spurious %'").fetchone()
+        finally:
+            db.close()
+    except sqlite3.DatabaseError:
+        ours = None
+    if not ours:
+        raise SpuriousError(f"{path} is an SQLite database of another program, not a spurious store{left}")
+
+
+def _connect_read_only(path: str) -> sqlite3.Connection:
+    """A connection that cannot write. Where even the shared-memory file of a WAL store cannot be made
+    (a read-only folder or file system), the file is read as immutable: nobody can be writing it."""
+    uri = "file:" + urllib.parse.quote(os.path.abspath(path)) + "?mode=ro"
+    for suffix in ("", "&immutable=1"):
+        db = sqlite3.connect(uri + suffix, uri=True, timeout=60.0, isolation_level=None)
+        db.row_factory = sqlite3.Row
+        try:
+            db.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
+            return db
+        except sqlite3.OperationalError:
+            db.close()
+            if suffix:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _unwritable(path: str) -> str | None:
+    """Why this process cannot write the store (None if it can): the file itself, and its folder,
+    where SQLite keeps the -wal and -shm files. Tried, not asked of os.access (root, read-only mounts)."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_APPEND))
+    except OSError as error:
+        return "read-only file system" if error.errno == errno.EROFS else error.strerror
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".spurious-probe-", dir=os.path.dirname(os.path.abspath(path)))
+    except OSError as error:
+        return ("read-only file system" if error.errno == errno.EROFS else error.strerror) + " (its folder)"
+    os.close(fd)
+    os.unlink(probe)
+    return None
+
+
+class Store:
+    """An embedded SQLite store.
+
+    create=True: open it for writing, creating it if there is no file; create=False: an existing
+    store only; read_only=True: for readers (status, report, export), which never write a byte and
+    also work on a store they cannot write. A file that is not a spurious store (another program's
+    SQLite database, an empty file, anything else) is refused before it is opened for writing, so it
+    is left byte for byte as it was."""
+
+    def __init__(self, path: str | os.PathLike | None = None, create: bool = True, read_only: bool = False):
+        self.path = os.fspath(path if path is not None else default_path())
+        self.read_only = read_only
+        if os.path.isdir(self.path):
+            raise SpuriousError(f"store {self.path}: is a folder, not a store file")
+        if not os.path.exists(self.path):
+            if not create or read_only:
+                raise SpuriousError(f"no store at {self.path} (run a study first, or pass --store PATH)")
+            _create(self.path)
+        _identify(self.path)
+        try:
+            if read_only:
+                self.db = _connect_read_only(self.path)
+            else:
+                why = _unwritable(self.path)
+                if why:
+                    raise SpuriousError(f"store {self.path} is read-only ({why}): `spurious study status` and "
+                                        f"`spurious report` can read it; this command writes to it")
+                self.db = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
+                self.db.row_factory = sqlite3.Row
+                self.db.execute("PRAGMA busy_timeout = 60000")
+                if self.db.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                    self.db.execute("PRAGMA journal_mode = WAL")
+                self.db.execute("PRAGMA synchronous = FULL")
+                if self.db.execute("PRAGMA application_id").fetchone()[0] != APPLICATION_ID:
+                    # a store made before the marker existed (identified by its meta rows): mark it
+                    self.db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+                    self.db.execute("INSERT OR IGNORE INTO meta VALUES ('format', ?)", (FORMAT,))
             self._check_schema()
         except sqlite3.DatabaseError as error:
-            raise SpuriousError(f"{self.path} is not a spurious store ({error})") from None
+            raise SpuriousError(f"store {self.path}: cannot be read ({error})") from None
 
     def _check_schema(self):
         have = {r[0] for r in self.db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-        if "studies" not in have:
-            raise SpuriousError(f"{self.path} is not a spurious store (no studies table)")
-        row = self.db.execute("SELECT value FROM meta WHERE key='schema'").fetchone() if "meta" in have else None
-        if row is not None and row[0] != SCHEMA_VERSION:
-            raise SpuriousError(f"{self.path} has store schema {row[0]}, this version reads {SCHEMA_VERSION}")
+        if not {"meta", "studies", "cells", "runs", "locks"} <= have:
+            raise SpuriousError(f"{self.path} is not a spurious store (its tables are missing)")
+        row = self.db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+        if row is None or row[0] != SCHEMA_VERSION:
+            raise SpuriousError(f"{self.path} has store schema {row[0] if row else 'none'}, "
+                                f"this version of spurious reads schema {SCHEMA_VERSION}")
 
     def close(self):
         self.db.close()
@@ -263,10 +386,16 @@ class Store:
 
     # -- locking --------------------------------------------------------------------------------
     def acquire(self, key: str, break_lock: bool = False, command: str = "") -> str:
-        """Become the one writer of a study; raise StudyBusy while another live process is."""
+        """Become the one writer of a study; raise StudyBusy while another live process is. break_lock
+        takes the lock from a holder that is gone, or on another host (where this one cannot tell)."""
         token = uuid.uuid4().hex
         with self._write() as db:
             row = db.execute("SELECT * FROM locks WHERE study = ?", (key,)).fetchone()
+            here = row is not None and row["host"] == socket.gethostname()
+            if row is not None and here and break_lock and _alive(row["pid"], row["host"], row["proc_start"]):
+                raise StudyBusy(
+                    f"study {key!r} is being run by process {row['pid']}, alive on this machine: --break-lock only "
+                    f"takes the lock from a process that is gone; stop that one first")
             if row is not None and not break_lock and _alive(row["pid"], row["host"], row["proc_start"]):
                 since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(row["acquired"]))
                 raise StudyBusy(
@@ -439,7 +568,70 @@ class Store:
                         "not_converged_max_loss": nc_loss})
         return out
 
-    # -- data frames (pandas) ----------------------------------------------------------------------
+    # -- tables as plain rows (export) and data frames (pandas) ------------------------------------
+    # runs_rows / families_rows are the tables; runs_frame / families_frame are built from them, so a
+    # notebook and `spurious export` see the same columns and values by construction.
+    _RUNS_SQL = ("SELECT r.problem_key, r.seed, r.run, r.cell, r.status, r.class, r.loss, r.grad_norm, "
+                 "r.polished_grad_norm, r.polished, r.steps, r.halvings, r.newton, r.morse_index, "
+                 "r.lambda_min, r.lambda_max, r.cell_family, COALESCE(m.family, -1) AS family FROM runs r "
+                 "LEFT JOIN family_members m ON m.study_id = r.study_id AND m.cell = r.cell "
+                 "AND m.local = r.cell_family WHERE r.study_id = ? ORDER BY r.cell, r.seed, r.run")
+
+    @contextmanager
+    def snapshot(self):
+        """Reads inside one read transaction: they all see the same committed state, even while a
+        study is writing (for tables read together, like an export's runs and families)."""
+        self.db.execute("BEGIN")
+        try:
+            yield self
+        finally:
+            self.db.execute("COMMIT")
+
+    def runs_rows(self, study: str) -> tuple[list[str], list[tuple]]:
+        """(columns, rows), one row per run: problem_key, the problem's parameters, then the run's
+        outcome; `family` is the problem-level family id once the problem is complete (else -1),
+        `cell_family` the id in its cell; `polished` and `newton` are bools."""
+        key = self.resolve(study)
+        cursor = self.db.execute(self._RUNS_SQL, (self._id(key),))
+        columns = [d[0] for d in cursor.description]
+        flags = [i for i, c in enumerate(columns) if c in ("polished", "newton")]
+        rows = []
+        for r in cursor:
+            r = list(r)
+            for i in flags:
+                r[i] = None if r[i] is None else bool(r[i])
+            rows.append(tuple(r))
+        return self._with_param_columns(key, columns, rows)
+
+    def families_rows(self, study: str) -> tuple[list[str], list[tuple]]:
+        """(columns, rows), one row per problem-level family (problems whose cells are all in):
+        problem_key, the problem's parameters, then the family; `spectrum` is a list of floats,
+        `representative` the representative's parameters as nested lists (or None)."""
+        key = self.resolve(study)
+        cursor = self.db.execute("SELECT * FROM families WHERE study_id = ? ORDER BY problem_key, id",
+                                 (self._id(key),))
+        names = [d[0] for d in cursor.description]
+        keep = [i for i, c in enumerate(names) if c != "study_id"]
+        columns = [names[i] for i in keep]
+        rows = []
+        for r in cursor:
+            d = self._family_row(r)
+            rows.append(tuple(d[names[i]] for i in keep))
+        return self._with_param_columns(key, columns, rows)
+
+    def _with_param_columns(self, key: str, columns: list[str], rows: list[tuple]):
+        """Insert the problems' parameters after `problem_key` (the first column): one column per
+        parameter name of the study's problems, in order of first appearance, None where a problem has
+        no such parameter; a name that is already a column of the table is prefixed `param_`."""
+        params = {p["key"]: p["params"] for p in self.problems(key)}
+        names: dict[str, None] = {}
+        for values in params.values():
+            names.update(dict.fromkeys(values))
+        taken = set(columns)
+        labels = [f"param_{n}" if n in taken else n for n in names]
+        out = [(r[0], *(params.get(r[0], {}).get(n) for n in names), *r[1:]) for r in rows]
+        return [columns[0], *labels, *columns[1:]], out
+
     @staticmethod
     def _pandas():
         try:
@@ -447,6 +639,10 @@ class Store:
         except ImportError:  # pragma: no cover
             raise SpuriousError("data frames need pandas: pip install pandas") from None
         return pandas
+
+    def _frame(self, table: tuple[list[str], list[tuple]]):
+        columns, rows = table
+        return self._pandas().DataFrame.from_records(rows, columns=columns, coerce_float=True)
 
     def studies_frame(self):
         pd = self._pandas()
@@ -467,39 +663,15 @@ class Store:
         return frame
 
     def runs_frame(self, study: str):
-        """One row per run: the problem's parameters as columns, then the run's outcome; `family` is the
-        problem-level family id once the problem is complete (else -1), `cell_family` the id in its cell."""
-        pd = self._pandas()
-        key = self.resolve(study)
-        study_id = self._id(key)
-        frame = pd.read_sql_query(
-            "SELECT r.problem_key, r.seed, r.run, r.cell, r.status, r.class, r.loss, r.grad_norm, "
-            "r.polished_grad_norm, r.polished, r.steps, r.halvings, r.newton, r.morse_index, "
-            "r.lambda_min, r.lambda_max, r.cell_family, COALESCE(m.family, -1) AS family FROM runs r "
-            "LEFT JOIN family_members m ON m.study_id = r.study_id AND m.cell = r.cell AND m.local = r.cell_family "
-            "WHERE r.study_id = ? ORDER BY r.cell, r.seed, r.run", self.db, params=(study_id,))
-        frame = self._with_params(frame, key)
-        for col in ("polished", "newton"):
-            frame[col] = frame[col].astype(bool)
-        return frame
+        """One row per run (the columns of `runs_rows`): the problem's parameters as columns, then the
+        run's outcome; `family` is the problem-level family id once the problem is complete (else -1),
+        `cell_family` the id in its cell."""
+        return self._frame(self.runs_rows(study))
 
     def families_frame(self, study: str):
-        """One row per problem-level family (complete problems), with its representative parameters."""
-        pd = self._pandas()
-        key = self.resolve(study)
-        frame = pd.DataFrame(self.families(key))
-        if frame.empty:
-            return frame
-        frame = frame.drop(columns=["study_id"])
-        return self._with_params(frame, key)
-
-    def _with_params(self, frame, key):
-        pd = self._pandas()
-        params = {p["key"]: p["params"] for p in self.problems(key)}
-        if frame.empty or not params:
-            return frame
-        extra = pd.DataFrame([params.get(k, {}) for k in frame["problem_key"]], index=frame.index)
-        return pd.concat([frame[["problem_key"]], extra, frame.drop(columns=["problem_key"])], axis=1)
+        """One row per problem-level family (complete problems), with its representative parameters
+        (the columns of `families_rows`)."""
+        return self._frame(self.families_rows(study))
 
     # -- comparison (tests, audits) -----------------------------------------------------------------
     def content(self, study: str) -> dict:

@@ -201,3 +201,37 @@ def test_relative_and_local_imports_are_resolved(tmp_path):
     assert layer_of("spurious.core.errors", layers) == 0
     assert layer_of("spurious", layers) == 1 and layer_of("spurious.sub.mod", layers) == 1
     assert layer_of("spurious.store", layers) is None
+
+
+def _imports_of(tree) -> list[tuple[str, int, list[str]]]:
+    out = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out += [(alias.name, 0, []) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            out.append((node.module or "", node.level, [alias.name for alias in node.names]))
+    return out
+
+
+def test_every_module_that_touches_jax_sets_float64_itself():
+    """`import spurious` is lazy (the CLI must handle signals before JAX starts), so float64 cannot
+    come from the package's __init__: each module that imports JAX imports core.setup first."""
+    offenders = []
+    for name, path in module_files().items():
+        imports = _imports_of(ast.parse(path.read_text()))
+        uses_jax = any(module == "jax" or module.startswith("jax.") for module, level, _ in imports if level == 0)
+        sets_x64 = any(module.endswith("core.setup") or (module.endswith("core") and "setup" in names)
+                       or (level == 1 and name.startswith("spurious.core") and "setup" in names)
+                       for module, level, names in imports)
+        if uses_jax and not sets_x64 and name != "spurious.core.setup":
+            offenders.append(name)
+    assert not offenders, f"modules that import JAX without spurious.core.setup: {offenders}"
+
+
+def test_importing_the_command_line_does_not_start_jax():
+    import subprocess
+    import sys
+
+    code = "import sys, spurious.cli; spurious.cli.build_parser(); print('jax' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"

@@ -128,8 +128,16 @@ def test_one_writer_per_study(tmp_path, capsys):
         assert err.count("\n") == 1 and "is being run by process" in err
         assert main(["study", "status", "--store", str(db)]) == 0
         assert f"running (pid {os.getpid()})" in capsys.readouterr().out
-        # a lock taken over (--break-lock) invalidates the old holder's commits
+        # --break-lock refuses while the holder is alive on this machine
         other = Store(db)
+        with pytest.raises(StudyBusy, match="alive on this machine"):
+            other.acquire("fake", break_lock=True)
+        assert main(["study", "run", str(path), "--store", str(db), "--break-lock"]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "alive on this machine" in err
+        # a lock held on another host (where liveness cannot be told) can be taken over, and that
+        # invalidates the old holder's commits
+        store.db.execute("UPDATE locks SET host = 'another-host' WHERE study = 'fake'")
         new_token = other.acquire("fake", break_lock=True)
         cell = plan(config)[0]
         with pytest.raises(StudyBusy, match="no longer holds its lock"):

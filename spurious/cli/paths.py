@@ -1,17 +1,73 @@
-"""Output paths checked before any work: one line naming the problem, never a traceback at the end."""
+"""Output paths checked before any work: one line naming the problem, never a traceback at the end.
+
+One rule for every option: a file option (--json, --output/-o, --store, export files) needs an existing
+folder; a folder option (--html, --out) may name a folder that does not exist yet, which is created
+like `mkdir` (its parent must exist: a missing parent is more likely a typo). Writability is tested by
+trying, not by `os.access`, which says yes to root on a read-only file system or in /proc."""
 from __future__ import annotations
 
+import errno
 import os
+import tempfile
 
 from ..core.errors import SpuriousError
 
 
+def _why(error: OSError) -> str:
+    if error.errno == errno.EROFS:
+        return "read-only file system"
+    if error.errno in (errno.EACCES, errno.EPERM):
+        return "permission denied"
+    return os.strerror(error.errno) if error.errno else str(error)
+
+
+def _probe_folder(folder: str) -> str | None:
+    """Why new files cannot be made in `folder` (None if they can): a probe file, removed at once."""
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".spurious-probe-", dir=folder)
+    except OSError as error:
+        return _why(error)
+    os.close(fd)
+    os.unlink(probe)
+    return None
+
+
+def _probe_file(path: str) -> str | None:
+    """Why an existing file cannot be written (None if it can); opened for appending, nothing written."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND)
+    except OSError as error:
+        return _why(error)
+    os.close(fd)
+    return None
+
+
 def check_output_file(path: str, option: str):
-    """A file we may write: not a folder, in an existing writable folder, and writable if it exists."""
+    """A file we may write: not a folder, in an existing folder we can write, writable if it exists."""
+    if not path:
+        raise SpuriousError(f"{option}: empty path")
     if os.path.isdir(path):
         raise SpuriousError(f"{option} {path}: is a folder, not a file")
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
-        raise SpuriousError(f"{option} {path}: no such folder {folder}")
-    if not os.access(folder, os.W_OK) or (os.path.exists(path) and not os.access(path, os.W_OK)):
-        raise SpuriousError(f"{option} {path}: not writable")
+        what = "is a file, not a folder" if os.path.exists(folder) else "does not exist"
+        raise SpuriousError(f"{option} {path}: folder {folder} {what}")
+    why = _probe_file(path) if os.path.exists(path) else _probe_folder(folder)
+    if why:
+        raise SpuriousError(f"{option} {path}: cannot write ({why})")
+
+
+def check_output_folder(path: str, option: str):
+    """A folder we may write into: an existing writable folder, or a new one whose parent exists and
+    is writable (created by the writer, after the work)."""
+    if not path:
+        raise SpuriousError(f"{option}: empty path")
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise SpuriousError(f"{option} {path}: is a file, not a folder")
+    folder = path if os.path.isdir(path) else os.path.dirname(os.path.abspath(path.rstrip("/\\") or path))
+    if not os.path.isdir(folder):
+        what = "is a file, not a folder" if os.path.exists(folder) else "does not exist"
+        raise SpuriousError(f"{option} {path}: its parent folder {folder} {what}")
+    why = _probe_folder(folder)
+    if why:
+        raise SpuriousError(f"{option} {path}: cannot write ({why})")

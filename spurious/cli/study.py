@@ -202,7 +202,7 @@ def handle_resume(args) -> int:
     from ..studies.config import StudyConfig
 
     path = _store_path(args)
-    with Store(path, create=False) as store:
+    with Store(path, create=False, read_only=True) as store:
         if args.study is not None:
             key = store.resolve(args.study)
         else:
@@ -221,7 +221,7 @@ def handle_status(args) -> int:
     from ..report.tables import format_status
     from ..store import Store
 
-    with Store(_store_path(args), create=False) as store:
+    with Store(_store_path(args), create=False, read_only=True) as store:
         studies = [store.study(store.resolve(args.study))] if args.study else store.studies()
         print(format_status(studies, store.path))
     return 0
@@ -276,7 +276,7 @@ def handle_report(args) -> int:
     from ..store import Store
 
     html_dir = args.html
-    with Store(_store_path(args), create=False) as store:
+    with Store(_store_path(args), create=False, read_only=True) as store:
         if args.open and html_dir is None:
             html_dir = default_html_dir(store.path)
         keys = [store.resolve(args.study)] if args.study else [s["key"] for s in store.studies()]

@@ -31,6 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
+from ..core import setup as _setup  # noqa: F401  (float64 before any array)
 from .. import sgd
 from ..core.errors import SpuriousError
 from . import register

@@ -35,6 +35,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ..core import setup as _setup  # noqa: F401  (float64 before any array)
 from .. import sgd
 from ..core.errors import SpuriousError
 from . import register

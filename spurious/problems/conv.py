@@ -14,6 +14,7 @@ import jax
 import jax.numpy as jnp
 from jax.flatten_util import ravel_pytree
 
+from ..core import setup as _setup  # noqa: F401  (float64 before any array)
 from ..core.errors import SpuriousError
 from . import samples as data
 from .base import Problem

@@ -15,6 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
+from ..core import setup as _setup  # noqa: F401  (float64 before any array)
 from . import samples as data
 from .base import Problem
 from .relu import _check_size

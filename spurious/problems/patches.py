@@ -15,6 +15,7 @@ import math
 import jax
 import jax.numpy as jnp
 
+from ..core import setup as _setup  # noqa: F401  (float64 before any array)
 from ..core.errors import SpuriousError
 from . import samples as data
 from .base import Problem

@@ -26,6 +26,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ..core import setup as _setup  # noqa: F401  (float64 before any array)
 from ..core.errors import SpuriousError
 from ..core.jsonable import canonical_json
 from .base import Problem

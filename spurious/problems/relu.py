@@ -14,6 +14,7 @@ import math
 import jax.numpy as jnp
 import numpy as np
 
+from ..core import setup as _setup  # noqa: F401  (float64 before any array)
 from ..core.errors import NonSmoothPoint, SpuriousError
 from .symmetry import NeuronAndCoordinatePermutations, NeuronPermutations
 from .base import Problem

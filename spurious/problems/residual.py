@@ -23,6 +23,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ..core import setup as _setup  # noqa: F401  (float64 before any array)
 from ..core.errors import SpuriousError
 from .base import Problem
 from .relu import _check_size
