@@ -144,8 +144,9 @@ class Certificate:
         return json.dumps(self.data, indent=1) + "\n"
 
     def write(self, path) -> None:
-        with open(path, "w", encoding="utf-8") as handle:
-            handle.write(self.to_json())
+        from .core.files import write_atomic
+
+        write_atomic(path, self.to_json())
 
     @staticmethod
     def read(path) -> "Certificate":

@@ -291,6 +291,50 @@ def _shrink_factor(problem: Problem) -> int:
     return 2 if problem.size >= 100 else 4
 
 
+#: seeds are 64-bit signed integers (the random key's seed)
+MAX_SEED = 2**63
+#: run indices are 32-bit (the key of run r is derived from (seed, r))
+MAX_RUNS = 2**32
+#: newton tries and the analysis's spectra take Hessians in chunks of this many points
+HESSIAN_CHUNK = 16
+
+
+def memory_need(problem: Problem, runs: int, pool: int) -> tuple[int, str]:
+    """An upper estimate of the bytes a multistart and its analysis hold at once, and how it is made
+    up: per run, the endpoint, its polished copy and its start (8 bytes a parameter) and about 256
+    bytes of records; per pool slot, about eight parameter-sized arrays; the dense Hessians of one
+    chunk, with the eigensolver's workspace (three times)."""
+    size = int(problem.size)
+    per_run = 3 * 8 * size + 256
+    per_slot = 8 * 8 * size
+    hessians = 3 * HESSIAN_CHUNK * 8 * size * size
+    need = runs * per_run + min(pool, runs) * per_slot + hessians
+    return need, (f"{size:,} parameters: {_bytes(per_run)} per run, {_bytes(hessians)} for the dense Hessians "
+                  f"of {HESSIAN_CHUNK} points")
+
+
+def _bytes(count):
+    from .core.resources import format_bytes
+
+    return format_bytes(count)
+
+
+def check_fits(problem: Problem, runs: int, first_run: int = 0, optimizer: GradientDescent | None = None,
+               device=None):
+    """Refuse, before anything is allocated, runs whose indices cannot be represented or whose
+    endpoints and Hessians cannot be held by the machine, or by `device` (a jax.Device) where it is an
+    accelerator (SpuriousError: the estimate and the limit)."""
+    from .core.resources import require_memory
+
+    settings = (optimizer or protocol(problem)).for_problem(problem)
+    platform = "cpu" if device is None else device.platform
+    need, detail = memory_need(problem, runs, pool_size(settings, problem, platform))
+    require_memory(need, f"{runs:,} runs of {problem.name} ({detail})", device)
+    if first_run < 0 or first_run + runs > MAX_RUNS:
+        raise SpuriousError(f"runs {first_run}..{first_run + runs - 1}: run indices must lie in 0..{MAX_RUNS - 1} "
+                            f"(each run's start is keyed by a 32-bit index)")
+
+
 def multistart(
     problem: Problem,
     runs: int,
@@ -304,9 +348,10 @@ def multistart(
     settings = (optimizer or protocol(problem)).for_problem(problem)
     if isinstance(runs, bool) or not isinstance(runs, (int, np.integer)) or runs < 1:
         raise SpuriousError(f"runs must be a positive integer, got {runs!r}")
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise SpuriousError(f"seed must be a non-negative integer, got {seed!r}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < MAX_SEED:
+        raise SpuriousError(f"seed must be an integer in 0..2^63-1, got {seed!r}")
     jax_device = _jax.resolve_device(device)
+    check_fits(problem, int(runs), int(first_run), settings, jax_device)
     started = time.perf_counter()
     with jax.default_device(jax_device):
         result = _multistart(problem, int(runs), int(seed), settings, int(first_run), progress, jax_device.platform)

@@ -220,13 +220,41 @@ def _unwritable(path: str) -> str | None:
         os.close(os.open(path, os.O_WRONLY | os.O_APPEND))
     except OSError as error:
         return "read-only file system" if error.errno == errno.EROFS else error.strerror
+    why = _unwritable_folder(os.path.dirname(os.path.abspath(path)))
+    return why and why + " (its folder, where SQLite keeps the -wal and -shm files)"
+
+
+def _unwritable_folder(folder: str) -> str | None:
     try:
-        fd, probe = tempfile.mkstemp(prefix=".spurious-probe-", dir=os.path.dirname(os.path.abspath(path)))
+        fd, probe = tempfile.mkstemp(prefix=".spurious-probe-", dir=folder)
     except OSError as error:
-        return ("read-only file system" if error.errno == errno.EROFS else error.strerror) + " (its folder)"
+        return "read-only file system" if error.errno == errno.EROFS else error.strerror
     os.close(fd)
     os.unlink(probe)
     return None
+
+
+def check_store_path(path: str, create: bool = True):
+    """Refuse, before any work, a store path that cannot be opened for writing: a folder, a missing
+    folder, a file that is not a store, no permission, a read-only file system (nothing is written)."""
+    if os.path.isdir(path):
+        raise SpuriousError(f"store {path}: is a folder, not a store file")
+    if os.path.exists(path):
+        _identify(path)
+        why = _unwritable(path)
+        if why:
+            raise SpuriousError(f"store {path} is read-only ({why}): `spurious study status` and "
+                                f"`spurious report` can read it; this command writes to it")
+        return
+    if not create:
+        raise SpuriousError(f"no store at {path} (run a study first, or pass --store PATH)")
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        what = "is a file, not a folder" if os.path.exists(folder) else "does not exist"
+        raise SpuriousError(f"cannot create store {path}: folder {folder} {what}")
+    why = _unwritable_folder(folder)
+    if why:
+        raise SpuriousError(f"cannot create store {path}: {why}")
 
 
 class Store:

@@ -103,7 +103,7 @@ BAD = {
     "empty range": (TINY.replace("teacher = [3]", "teacher = {from = 5, to = 3}"), "[grid] teacher is empty"),
     "no grid": ("[study]\nname='x'\nproblem='relu-teacher-student'\nruns=5\n", "[grid] is empty"),
     "negative runs": (TINY.replace("runs = 9", "runs = -5"), "[study] runs must be a positive integer, got -5"),
-    "negative seed": (TINY.replace("seeds = [0]", "seeds = [-1]"), "must be non-negative"),
+    "negative seed": (TINY.replace("seeds = [0]", "seeds = [-1]"), "must lie in 0..2^63-1"),
     "bad step": (TINY + "step = -0.1\n", "step must be a positive finite number"),
     "bad pool": (TINY + "pool = 0\n", "pool must be a positive integer, got 0"),
     "pool not an integer": (TINY + "pool = 2.5\n", "[optimizer] pool must be an integer"),

@@ -75,7 +75,7 @@ def test_bulk_certify_records_marks_exports_and_resumes(study_store, tmp_path, c
 
 @pytest.mark.parametrize("args, message", [
     (["--classes", "global_minimum"], "cannot certify class global_minimum"),
-    (["--out", "/nonexistent/folder"], "no such folder, nor its parent /nonexistent"),
+    (["--out", "/nonexistent/folder"], "its parent folder /nonexistent does not exist"),
     (["--out", "STORE"], "not a folder"),  # a file in the way (the store itself)
 ])
 def test_bad_certify_input_is_one_line_exit_2_and_store_untouched(study_store, capsys, args, message):

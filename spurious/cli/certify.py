@@ -11,6 +11,7 @@ from __future__ import annotations
 import sys
 
 from ..core.errors import SpuriousError
+from ..core.files import check_output_file
 from .problem_args import add_problem_args, problem_from_args
 
 
@@ -87,6 +88,8 @@ def handle_certify(args) -> int:
     from ..optimize import protocol
 
     from_run = args.from_run or args.runs is not None
+    if args.output != "-":
+        check_output_file(args.output, "--output")
     problem = _problem(args)
     if args.point is not None and from_run:
         raise SpuriousError("give either --point or --from-run/--runs, not both")
@@ -97,8 +100,8 @@ def handle_certify(args) -> int:
     else:
         if args.runs is not None and args.runs <= 0:
             raise SpuriousError(f"--runs must be a positive integer, got {args.runs}")
-        if args.seed < 0:
-            raise SpuriousError(f"--seed must be non-negative, got {args.seed}")
+        if not 0 <= args.seed < 2**63:
+            raise SpuriousError(f"--seed must be an integer in 0..2^63-1, got {args.seed}")
         optimizer = protocol(problem, args.protocol)  # an unknown protocol is refused before the run
         resolve_device(args.device)
         point, note = _point_from_run(args, problem, optimizer)

@@ -18,10 +18,9 @@ import math
 import os
 import re
 import sys
-import tempfile
 
 from ..core.errors import SpuriousError
-from .paths import check_output_folder
+from ..core.files import check_output_folder, write_atomic
 from .study import _store_arg, _store_path
 
 FORMATS = ("csv", "json", "parquet")
@@ -77,7 +76,7 @@ def check_out(out: str, fmt: str, tables: tuple[str, ...]):
 
 def output_files(out: str, fmt: str, stem: str, tables: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
     """{path: the tables it holds}, every path checked (before the tables are read)."""
-    from .paths import check_output_file
+    from ..core.files import check_output_file
 
     if out == "-":
         return {}
@@ -127,7 +126,7 @@ def handle_export(args) -> int:
         if not os.path.isdir(args.out):
             os.mkdir(args.out)
         for path, blob in blobs.items():
-            _write_atomic(path, blob)
+            write_atomic(path, blob)
         for path, held in files.items():
             counts = ", ".join(f"{len(data[t][1])} {NOUNS[t][len(data[t][1]) != 1]}" for t in held)
             print(f"{path}: {counts}")
@@ -135,25 +134,6 @@ def handle_export(args) -> int:
         sys.stderr.write(f"note: study {key} is not complete ({info['cells_done']} of {info['cells_total']} "
                          f"cells): families are listed only for its finished problems\n")
     return 0
-
-
-def _write_atomic(path: str, blob: bytes):
-    """Write `blob` to a temporary file in the same folder and rename it onto `path`."""
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(blob)
-            fh.flush()
-            os.fsync(fh.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; an export is an ordinary file
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 # -- values ---------------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ import json
 import sys
 
 from ..core.errors import SpuriousError
-from .paths import check_output_file
+from ..core.files import check_output_file, write_atomic
 from .problem_args import add_problem_args, problem_from_args
 
 
@@ -42,8 +42,8 @@ def handle(args) -> int:
     # every check before any work: the options, the output path, the problem, the optimizer
     if args.runs is None or args.runs <= 0:
         raise SpuriousError(f"--runs must be a positive integer, got {args.runs}")
-    if args.seed < 0:
-        raise SpuriousError(f"--seed must be non-negative, got {args.seed}")
+    if not 0 <= args.seed < 2**63:
+        raise SpuriousError(f"--seed must be an integer in 0..2^63-1, got {args.seed}")
     if args.json not in (None, "-"):
         check_output_file(args.json, "--json")
     resolve_device(args.device)
@@ -62,7 +62,6 @@ def handle(args) -> int:
     else:
         print(format_run_summary(summary))
         if args.json:
-            with open(args.json, "w") as fh:
-                json.dump(summary, fh, indent=1)
+            write_atomic(args.json, json.dumps(summary, indent=1))
             print(f"\nsummary written to {args.json}")
     return 0

@@ -7,6 +7,7 @@ import sys
 import time
 
 from ..core.errors import SpuriousError
+from ..core.files import check_output_folder
 
 SIZES_HELP = ("size variant: quick (minutes, for a first look), cpu (the default), full (the paper's budget); "
               "a study may define more (safran-shamir-2018: table, the n = k table at full budget)")
@@ -20,7 +21,8 @@ def _store_arg(p):
 def _run_args(p):
     _store_arg(p)
     p.add_argument("--html", metavar="DIR", default=None,
-                   help="where to write the HTML report (default: <store>-reports/ next to the store)")
+                   help="where to write the HTML report, created if its parent exists (default: <store>-reports/ next "
+                        "to the store)")
     p.add_argument("--no-report", action="store_true", help="do not print or write the report at the end")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     p.add_argument("--break-lock", action="store_true",
@@ -97,7 +99,7 @@ def register(subparsers):
                     "families); with --html also write PNG/SVG figures and one self-contained HTML page.")
     p.add_argument("study", nargs="?", default=None, help="study name or name@size (default: every study)")
     _store_arg(p)
-    p.add_argument("--html", metavar="DIR", default=None, help="write DIR/<study>.html and DIR/<study>/*.png|svg")
+    p.add_argument("--html", metavar="DIR", default=None, help="write DIR/<study>.html and DIR/<study>/*.png|svg (DIR is created if its parent exists)")
     p.add_argument("--open", action="store_true", help="open the HTML page in a browser (implies --html)")
     p.set_defaults(handler=handle_report)
 
@@ -136,12 +138,30 @@ def _executor(args, device: str):
 
 
 def _execute(config, args, command: str) -> int:
+    from ..store import check_store_path
+
     device = args.device or config.device
+    check_store_path(_store_path(args), create=True)
+    if not args.no_report:
+        check_output_folder(args.html or default_html_dir(_store_path(args)), "--html")
     executor = _executor(args, device)  # a clear error before anything is written
+    if args.executor == "in-process":  # (a Ray worker checks on its own machine)
+        _check_cells_fit(config, device)
     try:
         return _execute_with(config, args, command, executor)
     finally:
         executor.close()
+
+
+def _check_cells_fit(config, device: str):
+    """Every problem's cell fits in this machine's (or accelerator's) memory, before anything runs."""
+    from ..core.setup import resolve_device
+    from ..optimize import check_fits
+    from ..problems import build_shared
+
+    jax_device = resolve_device(device)
+    for problem in config.problems():
+        check_fits(build_shared(problem["name"], problem["params"]), config.runs_per_cell, device=jax_device)
 
 
 def _execute_with(config, args, command: str, executor) -> int:
@@ -157,9 +177,10 @@ def _execute_with(config, args, command: str, executor) -> int:
         if existing is not None and existing["complete"]:
             log(f"study {config.key}: all {existing['cells_total']} cells are already in {store.path}; nothing to run")
         kind = kind_of(config)
-        bar = None if args.quiet else Progress(kind.unit)
+        # off a terminal a line per cell, and a count of runs when a cell takes long
+        bar = None if args.quiet else Progress(kind.unit, interval=30.0)
         on_cell = None
-        if not args.quiet and not bar.enabled:
+        if not args.quiet and not bar.terminal:
             on_cell = lambda cell, result, done, total: log(f"cell {done}/{total}: {kind.describe(cell, result)}")
         started = time.perf_counter()
         outcome = run_study(config, store, executor, progress=bar, on_cell=on_cell,
@@ -241,6 +262,8 @@ def handle_certify(args) -> int:
               flush=True)
 
     classes = tuple(c.strip() for c in args.classes.split(",") if c.strip())
+    if args.out is not None:
+        check_output_folder(args.out, "--out")
     with Store(_store_path(args), create=False) as store:
         key = store.resolve(args.study)
         result = certify_study(store, key, classes, lowest_only=args.lowest, out_dir=args.out,
@@ -276,9 +299,11 @@ def handle_report(args) -> int:
     from ..store import Store
 
     html_dir = args.html
+    if args.open and html_dir is None:
+        html_dir = default_html_dir(_store_path(args))
+    if html_dir is not None:
+        check_output_folder(html_dir, "--html")
     with Store(_store_path(args), create=False, read_only=True) as store:
-        if args.open and html_dir is None:
-            html_dir = default_html_dir(store.path)
         keys = [store.resolve(args.study)] if args.study else [s["key"] for s in store.studies()]
         if not keys:
             print(f"{store.path}: no studies yet")

@@ -150,9 +150,21 @@ class Entry:
             raise SpuriousError(f"{where + ': ' if where else ''}{error}") from None
         except TypeError as error:  # the factory's own signature refused them
             raise SpuriousError(f"{where + ': ' if where else ''}problem {self.name!r}: {error}") from None
+        except MemoryError as error:  # a size this machine cannot hold (numpy says how much it asked)
+            from ..core.resources import format_bytes, machine_memory
+
+            raise SpuriousError(f"{where + ': ' if where else ''}problem {self.name!r} with {_shown(params)} does "
+                                f"not fit: {error}; this machine has {format_bytes(machine_memory())}") from None
+        except (OverflowError, ValueError) as error:  # sizes or values its arrays cannot represent
+            raise SpuriousError(f"{where + ': ' if where else ''}problem {self.name!r} with {_shown(params)}: "
+                                f"{error}") from None
         if not isinstance(problem, Problem):
             raise SpuriousError(f"{self.name!r} returned {type(problem).__name__}, not a spurious.Problem")
         return problem
+
+
+def _shown(params: dict) -> str:
+    return ", ".join(f"{k}={v!r}" for k, v in params.items()) or "its defaults"
 
 
 def _type_name(value) -> str:

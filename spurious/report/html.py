@@ -6,6 +6,7 @@ import html
 import json
 import os
 
+from ..core.files import write_atomic
 from .plots import report_figures, save_figure, svg_text
 from .study import ExperimentStudyReport, LandscapeReport, StudyReport, fmt_time
 from .tables import CLASS_COLUMNS, FAMILY_COLUMNS, _settings_line, family_rows, landscape_rows, measured_columns
@@ -187,8 +188,5 @@ def write_report(report: StudyReport, directory: str) -> str:
     for name, fig in figures:
         save_figure(fig, os.path.join(directory, stem), name)
     path = os.path.join(directory, f"{stem}.html")
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(render_html(report, figures))
-    os.replace(tmp, path)
+    write_atomic(path, render_html(report, figures))
     return path

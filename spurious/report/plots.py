@@ -17,6 +17,7 @@ import os
 import numpy as np
 from matplotlib.figure import Figure
 
+from ..core.files import write_atomic
 from .figures import experiment_figures  # an experiment's figures are plain data, drawn there
 from .study import SPURIOUS_LOSS, ExperimentStudyReport, LandscapeReport, StudyReport
 
@@ -190,7 +191,9 @@ def save_figure(fig, directory: str, stem: str) -> list[str]:
     paths = []
     for ext in ("png", "svg"):
         path = os.path.join(directory, f"{stem}.{ext}")
-        fig.savefig(path, format=ext, dpi=110)
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format=ext, dpi=110)
+        write_atomic(path, buffer.getvalue())
         paths.append(path)
     return paths
 

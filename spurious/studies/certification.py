@@ -23,6 +23,7 @@ import numpy as np
 
 from ..certify import CERTIFIABLE_CLASSES, RIGOROUS_LANDSCAPES, CertificationRefused, certify, rigorous_data
 from ..core.errors import SpuriousError
+from ..core.files import check_output_folder
 from ..problems import build
 from ..store import Store
 
@@ -50,18 +51,6 @@ def certificate_name(problem_key: str, family_id: int) -> str:
     return f"{safe}-family{family_id}.json"
 
 
-def _check_out_dir(out_dir: str):
-    """The certificate folder: an existing folder, or a new one inside an existing folder (created
-    once the certification has run, like mkdir; a missing parent is more likely a typo)."""
-    if os.path.isdir(out_dir):
-        return
-    if os.path.exists(out_dir):
-        raise SpuriousError(f"--out {out_dir}: not a folder")
-    parent = os.path.dirname(os.path.abspath(out_dir.rstrip("/\\") or out_dir))
-    if not os.path.isdir(parent):
-        raise SpuriousError(f"--out {out_dir}: no such folder, nor its parent {parent}")
-
-
 def certify_study(store: Store, key: str, classes=CERTIFIABLE_CLASSES, lowest_only: bool = False,
                   out_dir: str | None = None, command: str = "",
                   on_family: Callable[[str, dict, str, dict], None] | None = None) -> StudyCertification:
@@ -76,7 +65,7 @@ def certify_study(store: Store, key: str, classes=CERTIFIABLE_CLASSES, lowest_on
         raise SpuriousError(f"cannot certify class {', '.join(unknown) or '(none)'}: choose from "
                             f"{', '.join(CERTIFIABLE_CLASSES)}")
     if out_dir is not None:
-        _check_out_dir(out_dir)
+        check_output_folder(out_dir, "--out")
     started = time.perf_counter()
     problems, uncertifiable = _certifiable_problems(store, key)
     if not problems:

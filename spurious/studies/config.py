@@ -60,7 +60,8 @@ from typing import Any
 from ..analyze import Tolerances
 from ..core.errors import SpuriousError
 from ..core.jsonable import canonical_json, digest
-from ..optimize import GradientDescent, protocol
+from ..core.resources import require_memory
+from ..optimize import MAX_RUNS, GradientDescent, protocol
 from ..problems import absolute_spec, build_shared, entry
 from .experiment_catalogue import experiment_studies, find_experiment
 
@@ -69,6 +70,10 @@ TOP_LEVEL = ("study", "grid", "params", "optimizer", "tolerances", "experiment",
 STUDY_KEYS = ("name", "title", "description", "problem", "experiment", "runs", "runs_per_cell", "seeds",
               "published", "device")
 DEVICES = ("auto", "cpu", "gpu")
+#: a study's grid: problems are built, compiled and stored one by one, so more is a mistake, not a plan
+MAX_PROBLEMS = 100_000
+#: what one planned cell holds in memory (its spec and key), for refusing a plan that cannot be held
+PLANNED_CELL_BYTES = 2048
 #: sizes of experiments that mean the same thing under another name
 SIZE_ALIASES = {"full": "gpu", "gpu": "full"}
 
@@ -153,6 +158,10 @@ class _Checker:
             start = self.scalar(value["from"], int, f"{where}.from")
             stop = self.scalar(value["to"], int, f"{where}.to")
             step = self.positive_int(value.get("step", 1), f"{where}.step")
+            count = len(range(start, stop + 1, step))
+            if count > MAX_PROBLEMS:
+                self.fail(where, f"has {count:,} values; a study's grid holds at most {MAX_PROBLEMS:,} problems "
+                                 f"(each is built, compiled and stored on its own)")
             values = list(range(start, stop + 1, step))
         elif isinstance(value, list):
             values = [self.scalar(v, kind, f"{where}[{i}]") for i, v in enumerate(value)]
@@ -345,8 +354,8 @@ def _parse_landscape(c: _Checker, raw: dict, size: str | None, source: str, base
     if not seeds_raw:
         c.fail("[study] seeds", "is empty")
     seeds = [c.scalar(s, int, f"[study] seeds[{i}]") for i, s in enumerate(seeds_raw)]
-    if any(s < 0 for s in seeds):
-        c.fail("[study] seeds", f"must be non-negative, got {seeds}")
+    if any(not 0 <= s < 2**63 for s in seeds):
+        c.fail("[study] seeds", f"must lie in 0..2^63-1, got {seeds}")
     if len(set(seeds)) != len(seeds):
         c.fail("[study] seeds", f"has repeated values {seeds}")
     published = None
@@ -372,6 +381,17 @@ def _parse_landscape(c: _Checker, raw: dict, size: str | None, source: str, base
     for a in grid:
         if a in fixed:
             c.fail(f"[grid] {a}", "is also fixed under [params]")
+    points = math.prod(len(v) for v in grid.values())
+    if points > MAX_PROBLEMS:
+        c.fail("[grid]", f"has {points:,} points; a study's grid holds at most {MAX_PROBLEMS:,} problems "
+               f"(each is built, compiled and stored on its own)")
+    cells = points * len(seeds) * -(-runs // min(per_cell, runs))
+    try:
+        require_memory(cells * PLANNED_CELL_BYTES, f"the plan of {cells:,} cells")
+    except SpuriousError as error:
+        c.fail("[study] runs", f"= {runs:,}: {error}")
+    if runs > MAX_RUNS:
+        c.fail("[study] runs", f"is {runs:,}; run indices are 32-bit, so at most {MAX_RUNS:,} runs per problem and seed")
 
     optimizer = dict(c.table(raw.get("optimizer", {}), "[optimizer]"))
     fields = _optimizer_fields()

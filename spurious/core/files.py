@@ -1,4 +1,7 @@
-"""Output paths checked before any work: one line naming the problem, never a traceback at the end.
+"""Files we write: written whole or not at all (a temporary file in the same folder, renamed into
+place, so an interrupt, a signal or a full disk never leaves a half-written result under the real
+name), and their paths checked before any work: one line naming the problem, never a traceback
+at the end.
 
 One rule for every option: a file option (--json, --output/-o, --store, export files) needs an existing
 folder; a folder option (--html, --out) may name a folder that does not exist yet, which is created
@@ -10,7 +13,7 @@ import errno
 import os
 import tempfile
 
-from ..core.errors import SpuriousError
+from .errors import SpuriousError
 
 
 def _why(error: OSError) -> str:
@@ -71,3 +74,23 @@ def check_output_folder(path: str, option: str):
     why = _probe_folder(folder)
     if why:
         raise SpuriousError(f"{option} {path}: cannot write ({why})")
+
+
+def write_atomic(path: str | os.PathLike, data: str | bytes):
+    path = os.fspath(path)
+    blob = data.encode("utf-8") if isinstance(data, str) else data
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(blob)
+            fh.flush()
+            os.fsync(fh.fileno())
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; these are ordinary files
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
