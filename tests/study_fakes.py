@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from spurious.experiments import EXPERIMENTS, Experiment, ExperimentReport, Figure, Panel, Series
+from spurious.experiments import EXPERIMENTS, Experiment, ExperimentReport, Figure, Panel, Series, Verdict
 
 
 def slow_cells_study(name: str, runs: int) -> str:
@@ -99,8 +99,8 @@ class TinyExperiment(Experiment):
         squares = [r["square"] for _, r in results]
         fig = Figure("squares", [Panel([Series([c["value"] for c, _ in results], squares, "squares", marker="o")],
                                        title="squares")], panel_width=4, height=3)
-        passed = max(squares) < config["limit"]
-        return ExperimentReport(claim=self.claim, passed=passed,
+        verdict = Verdict.REPRODUCED if max(squares) < config["limit"] else Verdict.NOT_REPRODUCED
+        return ExperimentReport(claim=self.claim, verdict=verdict,
                                 summary=f"largest square {max(squares)} vs limit {config['limit']}",
                                 table=[{"value": c["value"], "square": r["square"]} for c, r in results],
                                 figures=[fig])

@@ -271,13 +271,13 @@ def test_experiment_study_stores_one_result_per_cell(tmp_path, capsys):
     html = str(tmp_path / "html")
     assert main(["study", "run", TinyExperiment.name, "--size", "quick", "--store", db, "--html", html]) == 0
     out = capsys.readouterr().out
-    assert "REPRODUCED" in out and "largest square 9 vs limit 10.0" in out
+    assert "verdict: reproduced: largest square 9 vs limit 10.0" in out
     with Store(db) as store:
         results = store.experiment_results(config.key)
         assert [r["square"] for _, r in results] == [1, 4, 9]
         assert [c["value"] for c, _ in results] == [1, 2, 3]
     page = open(os.path.join(html, f"{TinyExperiment.name}-quick.html")).read()
-    assert "<svg" in page and TinyExperiment.claim in page and "REPRODUCED" in page
+    assert "<svg" in page and TinyExperiment.claim in page and '<div class="box pass"><b>Reproduced.</b>' in page
     assert os.path.exists(os.path.join(html, f"{TinyExperiment.name}-quick", "squares.png"))
     # a TOML experiment study with overrides, and a bad override
     path = write(tmp_path, f'[study]\nname = "mine"\nexperiment = "{TinyExperiment.name}"\n[experiment]\nvalues = [4]\n')

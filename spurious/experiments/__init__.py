@@ -3,7 +3,7 @@ seed paper. `EXPERIMENTS` maps study names to them; the study runner (spurious.s
 cells through the store and renders their reports."""
 from __future__ import annotations
 
-from .base import Experiment, ExperimentReport, Figure, Panel, Series
+from .base import Check, Experiment, ExperimentReport, Figure, Panel, Series, Verdict, judge
 
 EXPERIMENTS: dict[str, Experiment] = {}
 
@@ -24,4 +24,5 @@ def load_all() -> dict[str, Experiment]:
     return EXPERIMENTS
 
 
-__all__ = ["EXPERIMENTS", "Experiment", "ExperimentReport", "Figure", "Panel", "Series", "register", "load_all"]
+__all__ = ["EXPERIMENTS", "Check", "Experiment", "ExperimentReport", "Figure", "Panel", "Series", "Verdict", "judge",
+           "register", "load_all"]

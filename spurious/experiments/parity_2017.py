@@ -36,7 +36,7 @@ from .. import sgd
 from ..core.errors import SpuriousError
 from . import register
 from ..problems.parity import accuracy, hinge, hinge_loss, init_network, network, training_set
-from .base import Experiment, ExperimentReport, Figure, Panel, Series
+from .base import Check, Experiment, ExperimentReport, Figure, Panel, Series, judge
 
 
 # -- exact gradient variance over all parity targets ----------------------------------------------
@@ -195,7 +195,7 @@ class Parity2017(Experiment):
         sgd_rows = sorted((r for c, r in results if c["part"] == "sgd"), key=lambda r: r["d"])
         exact = sorted((r for c, r in results if c["part"] == "exact"), key=lambda r: r["d"])
         lo, hi = config["chance_band"]
-        table, verdicts, words = [], [], []
+        table, checks, words = [], [], []
 
         easy = [r for r in sgd_rows if r["d"] <= config["easy_max_d"]]
         hard = [r for r in sgd_rows if r["d"] >= config["hard_min_d"]]
@@ -206,15 +206,27 @@ class Parity2017(Experiment):
                           "train acc mean": float(np.mean(r["train_accuracy"])),
                           "Var·2^d/G²": "", "log2 Var": "", "G²": "", "max_S |g_S - mean g|": "",
                           "seconds": round(r["seconds"], 1)})
-        easy_ok = bool(easy) and all(min(r["test_accuracy"]) >= config["easy_min_accuracy"] for r in easy)
-        hard_ok = bool(hard) and all(lo <= a <= hi for r in hard for a in r["test_accuracy"])
-        verdicts += [easy_ok, hard_ok]
+        easy_low = [(r["d"], a) for r in easy for a in r["test_accuracy"] if not a >= config["easy_min_accuracy"]]
+        hard_out = [(r["d"], a) for r in hard for a in r["test_accuracy"] if not lo <= a <= hi]
+        easy_ok, hard_ok = bool(easy) and not easy_low, bool(hard) and not hard_out
+        checks += [
+            Check(f"SGD learns the parity for d <= {config['easy_max_d']} (test accuracy >= "
+                  f"{config['easy_min_accuracy']})", cases=sum(len(r["test_accuracy"]) for r in easy),
+                  against=len(easy_low), unit="seeds",
+                  evidence=", ".join(f"d={d}: {a:.4f}" for d, a in easy_low),
+                  missing=f"no d <= {config['easy_max_d']} in sgd_dims"),
+            Check(f"SGD stays at chance for d >= {config['hard_min_d']} (test accuracy in [{lo}, {hi}])",
+                  cases=sum(len(r["test_accuracy"]) for r in hard), against=len(hard_out), unit="seeds",
+                  evidence=", ".join(f"d={d}: {a:.4f}" for d, a in hard_out),
+                  missing=f"no d >= {config['hard_min_d']} in sgd_dims"),
+        ]
         words.append("SGD: d <= {} min test accuracy {} (need >= {}) -> {}".format(
             config["easy_max_d"], ", ".join(f"d={r['d']}: {min(r['test_accuracy']):.4f}" for r in easy) or "none run",
-            config["easy_min_accuracy"], "ok" if easy_ok else "FAIL"))
+            config["easy_min_accuracy"], "ok" if easy_ok else "FAIL" if easy else "not tested"))
         words.append("d >= {} test accuracies {} (need all in [{}, {}]) -> {}".format(
             config["hard_min_d"], ", ".join(f"d={r['d']}: " + "/".join(f"{a:.3f}" for a in r["test_accuracy"])
-                                            for r in hard) or "none run", lo, hi, "ok" if hard_ok else "FAIL"))
+                                            for r in hard) or "none run", lo, hi,
+            "ok" if hard_ok else "FAIL" if hard else "not tested"))
 
         for r in exact:
             table.append({"part": "exact", "d": r["d"], "seeds": 1, "subset sizes": f"all {2 ** r['d']}",
@@ -230,7 +242,13 @@ class Parity2017(Experiment):
             ratio_ok = all(r["ratio"] <= 1.0 for r in exact)
             s_lo, s_hi = config["slope_band"]
             slope_ok = bool(s_lo <= slope <= s_hi)
-            verdicts += [ratio_ok, slope_ok]
+            checks += [
+                Check("Var 2^d / G^2 <= 1 at every d (exact, all 2^d targets)", cases=len(exact),
+                      against=sum(r["ratio"] > 1.0 for r in exact), unit="dimensions",
+                      evidence=", ".join(f"d={r['d']}: {r['ratio']:.4f}" for r in exact if r["ratio"] > 1.0)),
+                Check(f"log2 Var falls with slope in [{s_lo}, {s_hi}] per dimension", cases=1,
+                      against=0 if slope_ok else 1, unit="fits", evidence=f"slope {slope:.3f}"),
+            ]
             words.append(f"exact (d = {int(dims[0])}..{int(dims[-1])}, all 2^d targets): Var·2^d/G² in "
                          f"[{min(r['ratio'] for r in exact):.4f}, {max(r['ratio'] for r in exact):.6f}] (need <= 1) -> "
                          f"{'ok' if ratio_ok else 'FAIL'}; slope of log2 Var vs d = {slope:.3f} (need in [{s_lo}, {s_hi}], "
@@ -238,15 +256,22 @@ class Parity2017(Experiment):
                          f"the width 10d, from {exact[0]['g2']:.3g} to {exact[-1]['g2']:.3g})")
         else:
             slope = intercept = None
-            verdicts.append(False)
-            words.append("exact: fewer than two dimensions computed -> FAIL")
+            checks += [
+                Check("Var 2^d / G^2 <= 1 at every d (exact, all 2^d targets)", cases=len(exact),
+                      against=sum(r["ratio"] > 1.0 for r in exact), unit="dimensions",
+                      evidence=", ".join(f"d={r['d']}: {r['ratio']:.4f}" for r in exact if r["ratio"] > 1.0),
+                      missing="no exact_dims"),
+                Check("log2 Var falls with slope about -1 per dimension", cases=0,
+                      missing=f"a slope needs two or more exact_dims, the grid has {len(exact)}"),
+            ]
+            words.append(f"exact: {len(exact)} dimension computed, no slope to fit" if exact else "exact: none run")
 
-        passed = all(verdicts)
-        summary = ("PASS: " if passed else "FAIL: ") + "; ".join(words) + "."
+        verdict, decided = judge(checks)
+        summary = " ".join(filter(None, [decided, "; ".join(words)[:1].upper() + "; ".join(words)[1:] + "."]))
         figures = [_sgd_figure(sgd_rows, config)] if sgd_rows else []
         if exact:
             figures.append(_variance_figure(exact, slope, intercept))
-        return ExperimentReport(claim=self.claim, passed=passed, summary=summary, table=table, figures=figures)
+        return ExperimentReport(claim=self.claim, verdict=verdict, summary=summary, table=table, figures=figures)
 
 
 def _sgd_figure(rows, config):

@@ -37,7 +37,7 @@ from .. import sgd
 from ..core.errors import SpuriousError
 from . import register
 from ..problems.patches import ARCHITECTURES, filter_shape, initial_filters, loss as patch_loss, model, patch_data, teacher_filter  # noqa: F401
-from .base import Experiment, ExperimentReport, Figure, Panel, Series
+from .base import Check, Experiment, ExperimentReport, Figure, Panel, Series, judge
 
 def tanh_second_moment(scale: float, nodes: int = 200) -> float:
     """q = E[tanh(scale z)^2], z ~ N(0, 1), by Gauss-Hermite quadrature."""
@@ -129,30 +129,46 @@ class WeightSharing2017(Experiment):
         q = tanh_second_moment(config["filter_norm"])
         var_high = q ** config["patches"]
         band_lo, band_hi = config["plateau_band"]
-        table, checks, words = [], [], []
+        table, words = [], []
+        failed: dict[str, list] = {"zero": [], "shared": [], "separate": []}  # (C, architecture, measured) per rule
+        seeds: dict[str, int] = {"zero": 0, "shared": 0, "separate": 0}
         by_key = {(cell["architecture"], cell["c"]): r for cell, r in results if not cell.get("sensitivity")}
         for (arch, c), r in sorted(by_key.items(), key=lambda kv: (kv[0][1], kv[0][0])):
             final, trivial, plateau = (np.asarray(r[k], dtype=float) for k in ("final_loss", "trivial_loss", "predicted_plateau"))
             fraction = final / trivial  # NaN for a diverged run, which fails every rule below
             if c == 0:
-                rule, ok = f">= {config['trivial_min_fraction']} of 1/2 Var(y)", bool(np.all(fraction >= config["trivial_min_fraction"]))
+                rule, kind = f">= {config['trivial_min_fraction']} of 1/2 Var(y)", "zero"
+                held, measured = fraction >= config["trivial_min_fraction"], fraction
                 shown = f"final/(1/2 Var y) min {fraction.min():.3f}"
             elif arch == "shared":
-                rule, ok = f"< {config['shared_max_fraction']} of 1/2 Var(y)", bool(np.all(fraction < config["shared_max_fraction"]))
+                rule, kind = f"< {config['shared_max_fraction']} of 1/2 Var(y)", "shared"
+                held, measured = fraction < config["shared_max_fraction"], fraction
                 shown = f"final/(1/2 Var y) max {fraction.max():.2e}"
             else:
                 ratio = final / plateau
-                rule = f"final/plateau in [{band_lo}, {band_hi}] (ours)"
-                ok = bool(np.all((ratio >= band_lo) & (ratio <= band_hi)))
+                rule, kind = f"final/plateau in [{band_lo}, {band_hi}] (ours)", "separate"
+                held, measured = (ratio >= band_lo) & (ratio <= band_hi), ratio  # NaN (diverged) holds neither
                 shown = f"final/plateau {ratio.min():.3f}..{ratio.max():.3f} (final {final.mean():.4g} vs {plateau.mean():.4g})"
-            checks.append(ok)
+            ok = bool(np.all(held))
+            seeds[kind] += len(held)
+            failed[kind] += [(c, arch, v) for v, h in zip(measured, held) if not h]
             words.append(f"C={c:g} {arch}: {shown} -> {'ok' if ok else 'FAIL'}")
             table.append(_row(c, arch, config["init_scale"], r, q, var_high, rule, ok))
-        has_zero = any(c == 0 for _, c in by_key)
-        has_low = any(c > 0 for _, c in by_key)
-        passed = bool(checks) and all(checks) and has_zero and has_low
-        summary = ("PASS: " if passed else "FAIL: ") + "; ".join(words) + (
-            f". Closed form: q = E tanh({config['filter_norm']:g} z)^2 = {q:.4f}, "
+
+        def check(kind, prediction, measure, missing):
+            return Check(prediction, cases=seeds[kind], against=len(failed[kind]), unit="seeds", missing=missing,
+                         evidence=", ".join(f"C={c:g} {arch}: {measure} {v:.3g}" for c, arch, v in failed[kind]))
+
+        verdict, decided = judge([
+            check("zero", f"with C = 0 both models stay at >= {config['trivial_min_fraction']} of the trivial loss "
+                          "1/2 Var(y)", "final/(1/2 Var y)", "no C = 0 in c_values"),
+            check("shared", f"with C > 0 the shared model falls below {config['shared_max_fraction']} of 1/2 Var(y)",
+                  "final/(1/2 Var y)", "no C > 0 in c_values"),
+            check("separate", f"with C > 0 the separate model plateaus at 1/2 Var(high)/(C+1)^2 (final/plateau in "
+                              f"[{band_lo}, {band_hi}])", "final/plateau", "no C > 0 in c_values"),
+        ])
+        summary = " ".join(filter(None, [decided, "; ".join(words) + "." if words else ""])) + (
+            f" Closed form: q = E tanh({config['filter_norm']:g} z)^2 = {q:.4f}, "
             f"Var(high) = q^{config['patches']} = {var_high:.4f}.")
         sensitivity = sorted(((c, r) for c, r in results if c.get("sensitivity")),
                              key=lambda cr: (cr[0]["c"], cr[0]["architecture"]))
@@ -174,8 +190,8 @@ class WeightSharing2017(Experiment):
         if notes:
             summary += (f" Sensitivity to the start (not in the verdict), init_scale "
                         f"{sensitivity[0][0]['init_scale']:g}: " + "; ".join(notes) + ".")
-        return ExperimentReport(claim=self.claim, passed=passed, summary=summary, table=table,
-                                figures=[_figure(by_key, sensitivity)])
+        return ExperimentReport(claim=self.claim, verdict=verdict, summary=summary, table=table,
+                                figures=[_figure(by_key, sensitivity)] if by_key else [])
 
 
 def _row(c, arch, init_scale, r, q, var_high, rule, ok):

@@ -34,13 +34,14 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.flatten_util import ravel_pytree
 
 from ..core import setup as _setup  # noqa: F401  (float64 before any array)
 from .. import sgd
 from ..core.errors import SpuriousError
 from . import register
 from ..problems.gelu_width import dataset, gauss_newton_top, gelu, init_network, mse, network  # noqa: F401
-from .base import Experiment, ExperimentReport, Figure, Panel, Series
+from .base import Check, Experiment, ExperimentReport, Figure, Panel, Series, judge
 
 
 def log_slope(x, y) -> tuple[float, float, tuple[float, float]]:
@@ -129,6 +130,9 @@ class WidthScaling2021(Experiment):
         finite = np.isfinite(relative)
         reached = finite & (relative <= cell["tol"])
         median = _nanmedian(relative, finite)  # over the seeds that have not diverged (None where all have)
+        # where each seed stopped: is a seed that missed the tolerance still descending (not converged)?
+        grad_norm = sgd.per_member(lambda q, xs, ys: jnp.linalg.norm(ravel_pytree(jax.grad(mse)(q, xs, ys))[0]),
+                                   training.params, x, y, data_axis=0)
         return {
             "samples": n, "width": m, "parameters": m * (dim + 1), "seeds": seeds, "lr": lr,
             "gauss_newton_top": curvature.tolist(),
@@ -137,6 +141,7 @@ class WidthScaling2021(Experiment):
             "success": [bool(v) for v in reached[:, -1]],
             "diverged": [not bool(np.all(r)) for r in finite],
             "steps_to_tol": [int(t) if ok else None for t, ok in zip(training.stopped, reached[:, -1])],
+            "final_grad_norm": sgd.jsonable(grad_norm),
             "curve_steps": training.steps.tolist(),
             "median_relative_curve": sgd.jsonable(median),
             "seconds": time.perf_counter() - started,
@@ -167,21 +172,40 @@ class WidthScaling2021(Experiment):
                               "seconds": round(r["seconds"], 1)})
 
         found = [n for n in sizes if math.isfinite(m_star[n])]
+        unreached = [n for n in sizes if not math.isfinite(m_star[n])]
         edge = [n for n in found if m_star[n] == min(r["width"] for r in by_n[n])]
         words = ["m*(N): " + ", ".join(
             f"N={n}: {m_star[n]:g} ({m_star[n] * (dim + 1) / n:.2g} parameters per sample)" if math.isfinite(m_star[n])
-            else f"N={n}: > {max(r['width'] for r in by_n[n])}" for n in sizes)]
+            else f"N={n}: > {max(r['width'] for r in by_n[n])}" for n in sizes)] if sizes else []
+        diverged = {n: sum(sum(r["diverged"]) for r in by_n[n]) for n in sizes}
+        if any(diverged.values()):
+            words.append("diverged runs: " + ", ".join(f"N={n}: {d}" for n, d in diverged.items() if d))
+        cap = config["max_slope"]
+        prediction = f"m*(N) grows like N^s with fitted slope s < {cap:g}"
         slope = intercept = None
-        passed = False
-        if len(found) == len(sizes) and len(found) >= 2:
+        if len(sizes) < 2:
+            check = Check(prediction, cases=0, unit="sample sizes N",
+                          missing=f"a slope needs two or more N, the grid has {'N = ' + str(sizes[0]) if sizes else 'none'}")
+        elif unreached:
+            # no width reached the tolerance within T steps there: m*(N) is unknown, not measured large
+            widest = [max(by_n[n], key=lambda r: r["width"]) for n in unreached]
+            missed = [(r, i) for r in widest for i, ok in enumerate(r["success"]) if not ok]
+            norms = [r["final_grad_norm"][i] if "final_grad_norm" in r else None for r, i in missed]
+            losses = [r["final_relative_loss"][i] for r, i in missed if r["final_relative_loss"][i] is not None]
+            check = Check(prediction, cases=len(sizes), unconverged=len(unreached), unit="sample sizes N",
+                          gradient_norms=norms,
+                          evidence=f"no width reached loss <= {config['tol']:g} x initial within T = {config['steps']} "
+                                   f"steps at N = {', '.join(map(str, unreached))}, so m* is unknown there; final "
+                                   f"loss / initial at the widest width "
+                                   + (f"{min(losses):.2g}..{max(losses):.2g}" if losses else "non-finite (diverged)"))
+        else:
             widths = [m_star[n] for n in found]
             slope, intercept, (ols_lo, ols_hi) = log_slope(found, widths)
             boot = _bootstrap(by_n, threshold, config["bootstrap"], config["seed"])
             boot_lo, boot_hi = (np.percentile(boot, [2.5, 97.5]) if len(boot) else (math.nan, math.nan))
             grid_lo, grid_hi = _grid_range(by_n, m_star, found)
             local = np.diff(np.log(widths)) / np.diff(np.log(found))
-            cap = config["max_slope"]
-            passed = bool(slope < cap and np.isfinite(boot_hi) and boot_hi < cap and grid_hi < cap and local[-1] < cap)
+            held = bool(slope < cap and np.isfinite(boot_hi) and boot_hi < cap and grid_hi < cap and local[-1] < cap)
             words.append(f"fitted slope of log m* vs log N = {slope:.3f}; intervals: bootstrap over seeds (95%, "
                          f"{len(boot)} of {config['bootstrap']} resamples with m* found for every N) "
                          f"[{boot_lo:.3f}, {boot_hi:.3f}], grid bracket [{grid_lo:.3f}, {grid_hi:.3f}] (every m* "
@@ -189,17 +213,19 @@ class WidthScaling2021(Experiment):
                          f"OLS 95% t-interval [{ols_lo:.3f}, {ols_hi:.3f}] ({len(found)} points); local slopes between "
                          f"consecutive N: {', '.join(f'{v:.2f}' for v in local)}; need the slope, the upper ends of "
                          f"the bootstrap interval and of the grid bracket, and the last local slope < {cap:g} -> "
-                         f"{'ok' if passed else 'FAIL'}")
+                         f"{'ok' if held else 'FAIL'}")
             if edge:
                 words.append(f"note: m* equals the smallest width of the grid at N = {edge} (an upper bound there)")
-        else:
-            words.append("m* not found for every N (no width in the grid reached the criterion) -> FAIL")
-        summary = ("PASS: " if passed else "FAIL: ") + "; ".join(words) + (
-            f". T = {config['steps']} steps, tol {config['tol']:g} x initial, {config['seeds']} seeds per (N, m), "
-            f"N = {sizes[0] if sizes else '-'}..{sizes[-1] if sizes else '-'}, d = {dim}; m* is a property of (N, T): "
+            check = Check(prediction, cases=len(sizes), against=0 if held else len(sizes), unit="sample sizes N",
+                          evidence=f"slope {slope:.3f}, bootstrap upper end {boot_hi:.3f}, grid bracket upper end "
+                                   f"{grid_hi:.3f}, last local slope {local[-1]:.2f}")
+        verdict, decided = judge([check])
+        summary = " ".join(filter(None, [decided, "; ".join(words) + "." if words else ""])) + (
+            f" T = {config['steps']} steps, tol {config['tol']:g} x initial, {config['seeds']} seeds per (N, m), "
+            f"N = {', '.join(map(str, sizes)) or 'none'}, d = {dim}; m* is a property of (N, T): "
             f"a fixed T also measures how fast GD converges, which slows as N grows"
             + (" (in d = 32 sharply near N = 512)" if dim == 32 else "") + ", so this verdict covers only the N measured.")
-        return ExperimentReport(claim=self.claim, passed=passed, summary=summary, table=table,
+        return ExperimentReport(claim=self.claim, verdict=verdict, summary=summary, table=table,
                                 figures=[_figure(by_n, m_star, slope, intercept, threshold, dim)])
 
 

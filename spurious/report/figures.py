@@ -36,7 +36,9 @@ def _draw(ax, s: Series) -> None:
 
 
 def _panel(ax, panel: Panel) -> None:
-    for s in panel.series:
+    # a series with nothing to draw (no runs of it, or all diverged) stays off the axes and the legend
+    shown = [s for s in panel.series if s.kind in ("hline", "vline") or s.has_data()]
+    for s in shown:
         _draw(ax, s)
     for axis, scale in (("x", panel.xscale), ("y", panel.yscale)):
         setter = ax.set_xscale if axis == "x" else ax.set_yscale
@@ -46,7 +48,7 @@ def _panel(ax, panel: Panel) -> None:
     ax.set_ylabel(panel.ylabel)
     if panel.xticklabels is not None:
         ax.set_xticks(range(len(panel.xticklabels)), list(panel.xticklabels), fontsize=8)
-    if panel.legend and any(s.label for s in panel.series):
+    if panel.legend and any(s.label for s in shown):
         ax.legend(fontsize=7)
 
 

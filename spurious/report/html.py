@@ -7,9 +7,12 @@ import json
 import os
 
 from ..core.files import write_atomic
-from .plots import report_figures, save_figure, svg_text
+from ..experiments.base import Verdict
+from .numbers import format_cell
+from .plots import figure_caption, report_figures, save_figure, svg_text
 from .study import ExperimentStudyReport, LandscapeReport, StudyReport, fmt_time
-from .tables import CLASS_COLUMNS, FAMILY_COLUMNS, _settings_line, family_rows, landscape_rows, measured_columns
+from .tables import (CLASS_COLUMNS, FAMILY_COLUMNS, _settings_line, class_notes, family_rows, landscape_rows,
+                     measured_columns, measured_notes, verdict_count_text)
 
 CSS = """
 body { font-family: system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif; margin: 0; background: #f6f7f9;
@@ -26,8 +29,9 @@ table { border-collapse: collapse; font-size: 0.84em; margin: 10px 0; }
 th, td { padding: 4px 9px; border-bottom: 1px solid #e5e8ee; text-align: right; white-space: nowrap; }
 th { background: #f0f2f6; position: sticky; top: 0; }
 td.l, th.l { text-align: left; } tr:nth-child(even) td { background: #fafbfc; }
-td.inside, td.match, td.REPRODUCED { color: #17692f; font-weight: 600; }
-td.outside, td.higher, td.lower { color: #a11d1d; font-weight: 600; }
+td.v-reproduced { color: #17692f; font-weight: 600; }
+td.v-not-reproduced { color: #a11d1d; font-weight: 600; }
+td.v-inconclusive { color: #8a5a00; font-weight: 600; } td.v-not-tested { color: #5b6475; }
 figure { margin: 18px 0; } figcaption { color: #5b6475; font-size: 0.88em; }
 svg { max-width: 100%; height: auto; }
 .scroll { overflow-x: auto; }
@@ -35,6 +39,17 @@ code { background: #f0f2f6; padding: 1px 4px; border-radius: 3px; }
 """
 
 LEFT = {"problem", "verdict", "other", "min_loss_verdict", "class", "run", "setting", "value"}
+#: the box around an experiment's verdict, by kind
+VERDICT_BOX = {Verdict.REPRODUCED: "pass", Verdict.NOT_REPRODUCED: "fail", Verdict.NOT_TESTED: "neutral",
+               Verdict.INCONCLUSIVE: "neutral"}
+
+
+def verdict_class(text: str) -> str:
+    """The CSS class of a table cell that starts with a verdict's words ('' for any other text)."""
+    for verdict in sorted(Verdict, key=lambda v: -len(v.value)):  # "not reproduced" before "reproduced"
+        if str(text).startswith(verdict.value):
+            return "v-" + verdict.value.replace(" ", "-")
+    return ""
 
 
 def _esc(value) -> str:
@@ -49,8 +64,8 @@ def _table(rows: list[dict], columns: list[tuple[str, str, str]], classes_from: 
         for k, _, _ in columns:
             value = r.get(k, "")
             css = ["l"] if k in LEFT else []
-            if k in classes_from:
-                css.append(str(value).split(" ")[0])
+            if k in classes_from and verdict_class(value):
+                css.append(verdict_class(value))
             cells.append(f'<td class="{" ".join(css)}">{_esc(value)}</td>')
         body.append("<tr>" + "".join(cells) + "</tr>")
     return f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table></div>'
@@ -58,16 +73,6 @@ def _table(rows: list[dict], columns: list[tuple[str, str, str]], classes_from: 
 
 def _figure(fig, caption: str) -> str:
     return f"<figure>{svg_text(fig)}<figcaption>{_esc(caption)}</figcaption></figure>"
-
-
-CAPTIONS = {
-    "fractions": "Left: share of runs ending with loss \u2265 1e-3 (the papers' criterion), with 95% Wilson "
-                 "bands; crosses are the published values. Right: the same runs split by the second-order "
-                 "test into spurious local minima (solid) and saddles (dotted).",
-    "family_losses": "Loss at each family's representative (families = endpoints equal up to the problem's "
-                     "symmetry); marker area grows with the share of runs; dashes: published lowest spurious loss.",
-    "spectra": "Hessian eigenvalues at the family representatives, one column per family (symmetric log scale).",
-}
 
 
 def _header(report: StudyReport) -> str:
@@ -83,6 +88,13 @@ def _header(report: StudyReport) -> str:
     return "\n".join(parts)
 
 
+def _notes(notes: list[str]) -> str:
+    """A table's caption from its notes (each names a column or a kind of row the table shows)."""
+    text = ". ".join(notes).replace(">=", "\u2265")  # notes start with the column they explain: as named
+    text = text[:1].upper() + text[1:]
+    return f'<p class="meta">{_esc(text)}.</p>'
+
+
 def _disagreements(lines: list[str]) -> str:
     return f"<ul>{''.join(f'<li>{_esc(text)}</li>' for text in lines)}</ul>" if lines else ""
 
@@ -96,14 +108,18 @@ def report_body(report: StudyReport, figures) -> str:
 def landscape_body(report: LandscapeReport, figures) -> str:
     parts = []
     verdicts = report.verdicts()
-    fractions = [v for v in verdicts if v["what"] == "fraction" and v["verdict"] in ("inside", "outside")]
+    fractions = [v for v in verdicts if v["what"] == "fraction"]
     if fractions:
-        inside = sum(v["verdict"] == "inside" for v in fractions)
-        css = "pass" if inside == len(fractions) else ("fail" if inside < len(fractions) / 2 else "neutral")
-        outside = [v["problem"] for v in fractions if v["verdict"] == "outside"]
-        parts.append(f'<div class="box {css}"><b>{inside} of {len(fractions)} published fractions lie inside our '
-                     f'95% intervals.</b>' + (f" Outside: {_esc(', '.join(outside))}." if outside else "") +
-                     _disagreements(report.explain_disagreements()) +
+        compared = [v for v in fractions if v["verdict"] in (Verdict.REPRODUCED, Verdict.NOT_REPRODUCED)]
+        inside = sum(v["verdict"] is Verdict.REPRODUCED for v in compared)
+        css = ("pass" if compared and inside == len(fractions) else
+               "fail" if inside < len(compared) / 2 else "neutral")
+        outside = [v["problem"] for v in compared if v["verdict"] is Verdict.NOT_REPRODUCED]
+        counted, rest = verdict_count_text(report)
+        parts.append(f'<div class="box {css}"><b>{counted} published fractions lie inside our 95% intervals'
+                     + (f"; {_esc(rest)}" if rest else "") + ".</b>"
+                     + (f" Outside: {_esc(', '.join(outside))}." if outside else "") +
+                     _disagreements(report.explain_disagreements() + report.explain_unconverged()) +
                      (f"<br>Published: {_esc(report.published['source'])}; {report.published['runs']} runs per "
                       f"problem, criterion: {_esc(report.published['criterion'])}." if report.published else "") +
                      "</div>")
@@ -114,21 +130,14 @@ def landscape_body(report: LandscapeReport, figures) -> str:
                      f'{_esc(", ".join(f"{k} {v:g}" for k, v in tol.items()))}.</p>')
     rows = landscape_rows(report)
     parts.append("<h2>Measured against published</h2>" if report.published else "<h2>Measured</h2>")
-    parts.append(_table(rows, measured_columns(report), classes_from={"verdict", "min_loss_verdict"}))
-    parts.append('<p class="meta">Percentages of all runs of the problem; brackets: 95% Wilson intervals. '
-                 "verdict: whether the published value lies inside our interval (lowest loss: within 2e-6). "
-                 "p: Fisher's exact test of our count against the published one as two samples. "
-                 "families: spurious minima + saddles among the families with loss \u2265 1e-3 "
-                 "(* = problem not finished, families joined so far).</p>")
+    columns = measured_columns(report)
+    parts.append(_table(rows, columns, classes_from={"verdict", "min_loss_verdict"}))
+    parts.append(_notes(measured_notes(columns, rows)))
     parts.append("<h2>Endpoints by class</h2>")
     parts.append(_table(rows, CLASS_COLUMNS))
-    parts.append('<p class="meta">Second-order test at each polished endpoint: spurious minima (positive definite '
-                 "Hessian, loss above the global value) and saddles (a negative eigenvalue) are counted separately. "
-                 "not_converged: stopped by the step cap before the stop tolerance; the bound shown is their "
-                 "largest loss (they count as spurious for the loss \u2265 1e-3 criterion only if it is that large)."
-                 "</p>")
+    parts.append(_notes(class_notes(report)))
     for stem, fig in figures:
-        parts.append(_figure(fig, CAPTIONS.get(stem, stem)))
+        parts.append(_figure(fig, figure_caption(stem, report)))
     fams = family_rows(report)
     parts.append("<h2>Families above the global minimum</h2>")
     parts.append(_table(fams, FAMILY_COLUMNS, classes_from=set()) if fams else "<p>None found.</p>")
@@ -149,13 +158,14 @@ def experiment_body(report: ExperimentStudyReport, figures) -> str:
     e = report.experiment
     if e is None:
         return f'<div class="box neutral">No evaluation yet: {_esc(report.experiment_error)}</div>'
-    word = "REPRODUCED" if e.passed else "NOT REPRODUCED"
+    word = str(e.verdict)
     parts = [f"<h2>Claim</h2><p>{_esc(e.claim)}</p>",
-             f'<div class="box {"pass" if e.passed else "fail"}"><b>{word}.</b> {_esc(e.summary)}</div>']
+             f'<div class="box {VERDICT_BOX[e.verdict]}"><b>{_esc(word[:1].upper() + word[1:])}.</b> '
+             f'{_esc(e.summary)}</div>']
     if e.table:
         keys = list(e.table[0])
-        rows = [{k: (f"{v:.4g}" if isinstance(v, float) else (json.dumps(v) if isinstance(v, (list, dict)) else v))
-                 for k, v in r.items()} for r in e.table]
+        rows = [{k: json.dumps(v) if isinstance(v, (list, dict)) else format_cell(k, v) for k, v in r.items()}
+                for r in e.table]
         parts.append("<h2>Evidence</h2>")
         parts.append(_table(rows, [(k, k, ">") for k in keys]))
     for stem, fig in figures:

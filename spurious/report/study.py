@@ -3,7 +3,10 @@
 For a landscape study, one row per problem of the grid: runs done, counts per class, the share of runs
 ending with loss >= 1e-3 (the papers' criterion), the shares of spurious minima and of saddles
 (reported separately), the families, and, where the study names published numbers, the published
-value and a verdict: "inside" when the published fraction lies in our 95% Wilson interval. Because a
+value and a verdict (spurious.experiments.base.Verdict): reproduced when the published fraction lies in
+our 95% Wilson interval ("inside"), not reproduced when it does not ("outside"), not tested while the
+problem has no runs, inconclusive when most runs did not converge or when the runs that stopped short
+at loss >= 1e-3 decide the comparison (counted either way, they would give different verdicts). Because a
 published fraction is itself a finite sample, each comparison also carries Fisher's exact two-sample
 p-value, and a disagreement is set beside the same authors' other measurement of that number when
 they published one (`explain_disagreements`).
@@ -19,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..core.errors import SpuriousError
+from ..experiments.base import Verdict, describe_norms
 from ..stats import chance_of_misses, share, two_sample_p_value
 from ..store import Store
 
@@ -27,6 +31,8 @@ SPURIOUS_LOSS = 1e-3
 MIN_LOSS_MATCH = 2e-6
 #: two-sample p-values below this call a difference real rather than sampling noise
 SIGNIFICANCE = 0.05
+#: endpoint classes of runs whose optimizer did not converge (stopped by the step cap, or gave up)
+UNCONVERGED = ("not_converged", "diverged")
 
 
 @dataclass
@@ -77,26 +83,53 @@ class LandscapeReport(StudyReport):
         return report
 
     def verdicts(self) -> list[dict]:
-        """One entry per published number compared (fractions and lowest spurious losses)."""
+        """One entry per published number compared (fractions and lowest spurious losses): its Verdict
+        and the evidence in a word or two ("inside", "outside", "no runs yet", ...)."""
         out = []
         for row in self.rows:
             if row.get("published_fraction") is not None:
                 out.append({"what": "fraction", "problem": row["label"], "published": row["published_fraction"],
                             "measured": row["spurious"]["fraction"], "ci_low": row["spurious"]["ci_low"],
-                            "ci_high": row["spurious"]["ci_high"], "verdict": row["verdict"]})
+                            "ci_high": row["spurious"]["ci_high"], "verdict": row["verdict"],
+                            "evidence": row["verdict_evidence"]})
             if row.get("published_min_loss") is not None:
                 out.append({"what": "lowest spurious loss", "problem": row["label"],
                             "published": row["published_min_loss"], "measured": row["min_spurious_loss"],
-                            "verdict": row["min_loss_verdict"]})
+                            "verdict": row["min_loss_verdict"], "evidence": row["min_loss_evidence"]})
         return out
+
+    def verdict_counts(self) -> dict[Verdict, int]:
+        """How many published fractions got each kind of verdict."""
+        counts = {v: 0 for v in Verdict}
+        for v in self.verdicts():
+            if v["what"] == "fraction":
+                counts[v["verdict"]] += 1
+        return counts
+
+    def explain_unconverged(self) -> list[str]:
+        """One sentence per compared problem whose verdict is inconclusive: how many runs did not
+        converge, their gradient norms and losses."""
+        lines = []
+        for r in self.rows:
+            if Verdict.INCONCLUSIVE not in (r["verdict"], r["min_loss_verdict"]):
+                continue
+            u = r["unconverged"]
+            lines.append(f"{r['label']}: {u['runs']} of {r['runs_done']} runs did not converge (stopped by the step "
+                         f"cap or diverged; {describe_norms(u['grad_norms'])}), {u['spurious']} of them at loss >= "
+                         f"{SPURIOUS_LOSS:g}, which may still fall below it: "
+                         + "; ".join(f"{what} {r[key]}: {r[evidence]}" for what, key, evidence in (
+                             ("fraction", "verdict", "verdict_evidence"),
+                             ("lowest spurious loss", "min_loss_verdict", "min_loss_evidence"))
+                                     if r[key] is Verdict.INCONCLUSIVE) + ".")
+        return lines
 
     def explain_disagreements(self) -> list[str]:
         """One sentence per published fraction outside our interval, from the stored counts alone:
         whether the difference survives a two-sample test, and what the other published measurement
         of the same number (if any) says; last, how likely that many misses are by chance."""
         lines = []
-        compared = [r for r in self.rows if r["verdict"] in ("inside", "outside")]
-        outside = [r for r in compared if r["verdict"] == "outside"]
+        compared = [r for r in self.rows if r["verdict"] in (Verdict.REPRODUCED, Verdict.NOT_REPRODUCED)]
+        outside = [r for r in compared if r["verdict"] is Verdict.NOT_REPRODUCED]
         for r in outside:
             s = r["spurious"]
             text = (f"{r['label']}: published {pct(r['published_fraction'])}% lies outside our "
@@ -160,22 +193,56 @@ def _published_key(published: dict, params: dict) -> str | None:
     return ",".join(str(params[n]) for n in names)
 
 
-def _fraction_verdict(published: float | None, s: dict) -> str:
-    if published is None:
-        return ""
-    if not s["total"]:
-        return "no runs yet"
-    return "inside" if s["ci_low"] - 1e-12 <= published <= s["ci_high"] + 1e-12 else "outside"
+def _inside(published: float, s: dict) -> bool:
+    return s["ci_low"] - 1e-12 <= published <= s["ci_high"] + 1e-12
 
 
-def _min_loss_verdict(published: float | None, measured: float | None) -> str:
+def _fraction_verdict(published: float | None, s: dict, unconverged: dict) -> tuple[Verdict | None, str]:
+    """The verdict on a published fraction and its evidence in words (None: nothing published)."""
     if published is None:
-        return ""
+        return None, ""
+    total = s["total"]
+    if not total:
+        return Verdict.NOT_TESTED, "no runs yet"
+    if 2 * unconverged["runs"] > total:
+        return Verdict.INCONCLUSIVE, f"{unconverged['runs']} of {total} runs not converged"
+    inside = _inside(published, s)
+    # runs that stopped short at loss >= 1e-3 count as spurious, yet may still have fallen below it
+    if unconverged["spurious"] and _inside(published, share(s["count"] - unconverged["spurious"], total)) != inside:
+        return Verdict.INCONCLUSIVE, f"decided by {unconverged['spurious']} unconverged runs"
+    return (Verdict.REPRODUCED, "inside") if inside else (Verdict.NOT_REPRODUCED, "outside")
+
+
+def _min_loss_verdict(published: float | None, measured: float | None, total: int,
+                      unconverged: dict) -> tuple[Verdict | None, str]:
+    """The verdict on a published lowest spurious loss; measured: the lowest loss >= 1e-3 among the
+    converged runs."""
+    if published is None:
+        return None, ""
+    if not total:
+        return Verdict.NOT_TESTED, "no runs yet"
+    if 2 * unconverged["runs"] > total or (measured is None and unconverged["spurious"]):
+        return Verdict.INCONCLUSIVE, f"{unconverged['runs']} of {total} runs not converged"
     if measured is None:
-        return "not observed"
+        return Verdict.NOT_TESTED, f"not observed in {total} runs"
     if abs(measured - published) <= MIN_LOSS_MATCH:
-        return "match"
-    return "higher" if measured > published else "lower"
+        return Verdict.REPRODUCED, "match"
+    return Verdict.NOT_REPRODUCED, "higher" if measured > published else "lower"
+
+
+def _unconverged_runs(store: Store, key: str, problem_key: str) -> tuple[dict, float | None]:
+    """The runs of a problem whose optimizer did not converge: how many, how many of them end with
+    loss >= 1e-3 (or a non-finite loss), their gradient norms; and the lowest loss >= 1e-3 among the
+    converged runs (None if there is none)."""
+    marks = ", ".join("?" * len(UNCONVERGED))
+    rows = store.db.execute(
+        f"SELECT r.loss, r.grad_norm FROM runs r JOIN studies s ON s.id = r.study_id "
+        f"WHERE s.key = ? AND r.problem_key = ? AND r.class IN ({marks})", (key, problem_key, *UNCONVERGED)).fetchall()
+    lowest = store.db.execute(
+        f"SELECT MIN(r.loss) FROM runs r JOIN studies s ON s.id = r.study_id WHERE s.key = ? AND r.problem_key = ? "
+        f"AND r.loss >= ? AND r.class NOT IN ({marks})", (key, problem_key, SPURIOUS_LOSS, *UNCONVERGED)).fetchone()[0]
+    spurious = sum(1 for loss, _ in rows if loss is None or not math.isfinite(loss) or loss >= SPURIOUS_LOSS)
+    return {"runs": len(rows), "spurious": spurious, "grad_norms": [g for _, g in rows]}, lowest
 
 
 def build_report(store: Store, study: str) -> StudyReport:
@@ -203,7 +270,7 @@ def _experiment(store: Store, report: ExperimentStudyReport, config: dict):
         report.experiment_error = f"experiment {name!r} is not installed in this version of spurious"
         return
     results = store.experiment_results(report.key)
-    if not results:
+    if not results and not report.complete:  # a complete study without cells has nothing to test: evaluated
         report.experiment_error = "no cells finished yet"
         return
     try:
@@ -249,12 +316,14 @@ def _landscape(store: Store, report: LandscapeReport):
         report.families[p["key"]] = families
         spurious_families = [f for f in families if f["class"] != "global_minimum" and f["loss"] is not None
                              and f["loss"] >= SPURIOUS_LOSS]
-        min_loss = p["min_loss_ge_1e-3"]
+        unconverged, min_loss = _unconverged_runs(store, report.key, p["key"])
         pub_key = _published_key(published, params)
         pub_fraction = published.get("fraction", {}).get(pub_key)
         pub_families = published.get("families", {}).get(pub_key)
         pub_min = published.get("min_loss", {}).get(pub_key)
         spurious = share(p["loss_ge_1e-3"], total)
+        fraction_verdict, fraction_evidence = _fraction_verdict(pub_fraction, spurious, unconverged)
+        min_loss_verdict, min_loss_evidence = _min_loss_verdict(pub_min, min_loss, total, unconverged)
         pub_runs = published.get("runs")
         published_p, replications = None, []
         if pub_fraction is not None and total and pub_runs:
@@ -289,10 +358,11 @@ def _landscape(store: Store, report: LandscapeReport):
                                                for f in spurious_families),
             "n_saddle_families": sum(f["class"] == "saddle" for f in spurious_families),
             "min_spurious_loss": min_loss,
-            "published_fraction": pub_fraction, "verdict": _fraction_verdict(pub_fraction, spurious),
+            "unconverged": unconverged,
+            "published_fraction": pub_fraction, "verdict": fraction_verdict, "verdict_evidence": fraction_evidence,
             "published_runs": pub_runs, "published_p": published_p, "replications": replications,
             "published_families": pub_families,
-            "published_min_loss": pub_min, "min_loss_verdict": _min_loss_verdict(pub_min, min_loss),
+            "published_min_loss": pub_min, "min_loss_verdict": min_loss_verdict, "min_loss_evidence": min_loss_evidence,
         })
 
 

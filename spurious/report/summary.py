@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..stats import share
+from .numbers import format_loss
 
 SCHEMA = "spurious.run/2"
 
@@ -68,7 +69,7 @@ def format_run_summary(summary: dict, max_families: int = 20) -> str:
         f"{'family':>6} {'class':<17} {'index':>5} {'loss':>12} {'lambda_min':>11} {'lambda_max':>10} {'count':>6}  fraction [95% CI]",
     ]
     for f in summary["families"][:max_families]:
-        loss = f"{f['loss']:>12.6f}".replace("-0.000000", " 0.000000")  # rounding noise below 1e-15
+        loss = f"{format_loss(f['loss']):>12}"  # round-off of a zero loss (-8.9e-16) shows as 0
         lines.append(
             f"{f['id']:>6} {f['class']:<17} {f['morse_index']:>5} {loss} {f['lambda_min']:>11.3e} "
             f"{f['lambda_max']:>10.3e} {f['count']:>6}  {100 * f['fraction']:.1f}% "

@@ -4,7 +4,9 @@ from __future__ import annotations
 import functools
 import json
 
-from .study import ExperimentStudyReport, LandscapeReport, StudyReport, fmt_time, pct
+from ..experiments.base import Verdict
+from .numbers import format_cell, format_loss
+from .study import MIN_LOSS_MATCH, ExperimentStudyReport, LandscapeReport, StudyReport, fmt_time, pct
 
 
 def _settings_line(rows: list[dict]) -> str:
@@ -42,6 +44,13 @@ def _other(r: dict) -> str:
     return ", ".join(parts) or "-"
 
 
+def verdict_text(verdict: Verdict | None, evidence: str = "") -> str:
+    """A verdict as tables show it: the kind in words, then its evidence ("not reproduced (outside)")."""
+    if verdict is None:
+        return "-"
+    return f"{verdict} ({evidence})" if evidence else str(verdict)
+
+
 def landscape_rows(report: LandscapeReport) -> list[dict]:
     """The main tables' rows as display strings (shared by the terminal and the HTML page)."""
     out = []
@@ -53,14 +62,14 @@ def landscape_rows(report: LandscapeReport) -> list[dict]:
         out.append({
             "problem": r["label"], "runs": runs, "measured": _interval(r["spurious"]),
             "published": pct(r["published_fraction"]) if r["published_fraction"] is not None else "-",
-            "verdict": r["verdict"] or "-",
+            "verdict": verdict_text(r["verdict"], r["verdict_evidence"]),
             "published_p": f"{r['published_p']:.2g}" if r.get("published_p") is not None else "-",
             "global": _interval(r["global"]), "minima": _interval(r["minima"]), "saddles": _interval(r["saddles"]),
             "other": _other(r), "families": fams,
             "published_families": str(r["published_families"]) if r["published_families"] is not None else "-",
-            "min_loss": f"{r['min_spurious_loss']:.6f}" if r["min_spurious_loss"] is not None else "-",
-            "published_min_loss": f"{r['published_min_loss']:.6f}" if r["published_min_loss"] is not None else "-",
-            "min_loss_verdict": r["min_loss_verdict"] or "-",
+            "min_loss": format_loss(r["min_spurious_loss"]),
+            "published_min_loss": format_loss(r["published_min_loss"]),
+            "min_loss_verdict": verdict_text(r["min_loss_verdict"], r["min_loss_evidence"]),
         })
     return out
 
@@ -85,16 +94,54 @@ def measured_columns(report: LandscapeReport) -> list[tuple[str, str, str]]:
     return MEASURED_COLUMNS if has else [c for c in MEASURED_COLUMNS if c[0] not in PUBLISHED_KEYS]
 
 
+def measured_notes(columns: list[tuple[str, str, str]], rows: list[dict]) -> list[str]:
+    """What the measured table's columns mean, for the columns it shows only."""
+    keys = {k for k, _, _ in columns}
+    notes = ["percentages of all runs of the problem; brackets: 95% Wilson intervals"]
+    if "verdict" in keys:
+        notes.append(f"verdict: {Verdict.REPRODUCED} when the published value lies inside our interval (lowest "
+                     f"loss: within {MIN_LOSS_MATCH:g} of it), {Verdict.NOT_REPRODUCED} when it does not, "
+                     f"{Verdict.NOT_TESTED} without runs (lowest loss: without a converged run at loss >= 1e-3), "
+                     f"{Verdict.INCONCLUSIVE} when most runs did not converge or the unconverged ones decide it")
+    if "published_p" in keys:
+        notes.append("p: Fisher's exact test of our count against the published one as two samples")
+    if "families" in keys:
+        notes.append("families: spurious minima + saddles among the families with loss >= 1e-3"
+                     + (" (* = problem not finished, families joined so far)"
+                        if any(r["families"].endswith("*") for r in rows) else ""))
+    return notes
+
+
+def class_notes(report: LandscapeReport) -> list[str]:
+    """What the class table shows, naming only the kinds of endpoint it has."""
+    notes = ["second-order test at each polished endpoint: spurious minima (positive definite Hessian, loss above "
+             "the global value) and saddles (a negative eigenvalue) are counted separately"]
+    other = set().union(*(r["other"] for r in report.rows)) if report.rows else set()
+    if "not_converged" in other:
+        notes.append("not_converged: stopped by the step cap before the stop tolerance; the bound shown is their "
+                     "largest loss (they count as spurious for the loss >= 1e-3 criterion only if it is that large)")
+    if "diverged" in other:
+        notes.append("diverged: the optimizer gave up after its step halvings")
+    if "degenerate" in other:
+        notes.append("degenerate: an eigenvalue within the tolerance of 0 (the second-order test cannot decide)")
+    if "nonsmooth" in other:
+        notes.append("nonsmooth: the loss is not twice differentiable at the endpoint")
+    return notes
+
+
+def verdict_count_text(report: LandscapeReport) -> tuple[str, str]:
+    """How many published fractions lie inside our intervals, of those compared ('7 of 8'), and what
+    the others were ('1 inconclusive, 2 not tested'; '' when every one was compared)."""
+    counts = report.verdict_counts()
+    compared = counts[Verdict.REPRODUCED] + counts[Verdict.NOT_REPRODUCED]
+    rest = [f"{counts[v]} {v}" for v in (Verdict.INCONCLUSIVE, Verdict.NOT_TESTED) if counts[v]]
+    return f"{counts[Verdict.REPRODUCED]} of {compared}", ", ".join(rest)
+
+
 FAMILY_COLUMNS = [("problem", "problem", "<"), ("id", "family", ">"), ("class", "class", "<"),
                   ("morse_index", "index", ">"), ("loss", "loss", ">"), ("lambda_min", "lambda_min", ">"),
                   ("lambda_max", "lambda_max", ">"), ("count", "runs", ">"), ("fraction", "% [95% CI]", ">"),
                   ("run", "representative", ">"), ("certified", "certified", "<")]
-
-
-def _loss(value) -> str:
-    if value is None:
-        return "-"
-    return f"{value:.6f}" if abs(value) >= 1e-4 else f"{value:.1e}"
 
 
 def _certified(record: dict | None) -> str:
@@ -115,7 +162,7 @@ def family_rows(report: LandscapeReport, include_global: bool = False, limit: in
             if f["class"] == "global_minimum" and not include_global:
                 continue
             out.append({"problem": labels.get(pkey, pkey), "id": f["id"], "class": f["class"], "morse_index": f["morse_index"],
-                        "loss": _loss(f["loss"]),
+                        "loss": format_loss(f["loss"]),
                         "lambda_min": f"{f['lambda_min']:.3e}" if f["lambda_min"] is not None else "-",
                         "lambda_max": f"{f['lambda_max']:.3e}" if f["lambda_max"] is not None else "-",
                         "count": f["count"],
@@ -159,17 +206,14 @@ def _(report: LandscapeReport, max_families: int = 30) -> str:
     rows = landscape_rows(report)
     lines.append("")
     lines += format_table(rows, measured_columns(report))
-    lines += ["", "endpoints by class (second-order test at the polished endpoint):"]
+    lines.append("; ".join(measured_notes(measured_columns(report), rows)))
+    lines += ["", "endpoints by class:"]
     lines += format_table(rows, CLASS_COLUMNS)
-    lines.append("intervals: 95% Wilson; verdict: whether the published value lies inside our interval; "
-                 "p: Fisher's exact test of ours against the published count as two samples; "
-                 "families: spurious minima + saddles with loss >= 1e-3 (* = problem not finished)")
-    verdicts = report.verdicts()
-    fractions = [v for v in verdicts if v["what"] == "fraction" and v["verdict"] in ("inside", "outside")]
-    if fractions:
-        inside = sum(v["verdict"] == "inside" for v in fractions)
-        lines.append(f"published fractions inside our 95% intervals: {inside} of {len(fractions)}")
-        lines += ["  " + text for text in report.explain_disagreements()]
+    lines.append("; ".join(class_notes(report)))
+    if any(report.verdict_counts().values()):
+        inside, rest = verdict_count_text(report)
+        lines.append(f"published fractions inside our 95% intervals: {inside}" + (f"; {rest}" if rest else ""))
+        lines += ["  " + text for text in report.explain_disagreements() + report.explain_unconverged()]
     fams = family_rows(report)
     if fams:
         lines += ["", "families of endpoints with loss above the global value (representatives' Hessians):"]
@@ -183,20 +227,18 @@ def experiment_lines(report: ExperimentStudyReport) -> list[str]:
     if report.experiment is None:
         return [f"no evaluation: {report.experiment_error}"]
     e = report.experiment
-    lines = ["claim: " + e.claim, "", f"verdict: {'REPRODUCED' if e.passed else 'NOT REPRODUCED'}: {e.summary}"]
+    lines = ["claim: " + e.claim, "", f"verdict: {e.verdict}: {e.summary}"]
     if e.table:
         keys = list(e.table[0])
-        rows = [{k: _short(v) for k, v in r.items()} for r in e.table]
+        rows = [{k: _short(k, v) for k, v in r.items()} for r in e.table]
         lines += [""] + format_table(rows, [(k, k, ">") for k in keys])
     return lines
 
 
-def _short(value) -> str:
-    if isinstance(value, float):
-        return f"{value:.4g}"
+def _short(column: str, value) -> str:
     if isinstance(value, (list, dict)):
         return json.dumps(value)[:40]
-    return str(value)
+    return format_cell(column, value)
 
 
 def format_status(studies: list[dict], path: str) -> str:
