@@ -419,8 +419,13 @@ def read_point(path, problem=None) -> np.ndarray:
         except ValueError as error:
             raise SpuriousError(f"cannot read {path} as .npy: {error}") from None
     else:
-        with open(path, encoding="utf-8") as handle:
-            text = handle.read()
+        try:
+            with open(path, encoding="utf-8") as handle:
+                text = handle.read()
+        except UnicodeDecodeError:
+            raise SpuriousError(f"cannot read {path}: not UTF-8 text (give a .npy file, JSON or plain numbers)") from None
+        except IsADirectoryError:
+            raise SpuriousError(f"cannot read {path}: is a folder") from None
         stripped = text.lstrip()
         if stripped.startswith(("[", "{")):
             try:

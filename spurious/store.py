@@ -174,26 +174,28 @@ def _identify(path: str):
     if len(header) < 100 or not header.startswith(_SQLITE_MAGIC):
         raise SpuriousError(f"{path} is not a spurious store (not an SQLite database){left}")
     app = int.from_bytes(header[68:72], "big")
-    if app == APPLICATION_ID:
-        return
-    if app != 0:
+    if app not in (0, APPLICATION_ID):
         raise SpuriousError(f"{path} is another program's SQLite database (application id {app:#x}), "
                             f"not a spurious store{left}")
-    # No marker: a store from before the marker, or someone else's database. Look for our meta rows;
-    # `immutable` reads without locks or journal files (safe: with no -wal file the main file is whole).
+    # Read the meta rows without writing anything (no lock, journal, -wal or -shm file): `immutable`,
+    # safe where there is no -wal file (then the main file is whole); else read-only through the WAL.
+    # Without the marker the meta rows tell a store from before the marker from someone else's file.
     uri = "file:" + urllib.parse.quote(os.path.abspath(path)) + "?mode=ro"
     if not os.path.exists(path + "-wal"):
         uri += "&immutable=1"
     try:
         db = sqlite3.connect(uri, uri=True)
         try:
-            ours = db.execute("SELECT 1 FROM meta WHERE key = 'created_by' AND value LIKE 'spurious %'").fetchone()
+            meta = dict(db.execute("SELECT key, value FROM meta"))
         finally:
             db.close()
     except sqlite3.DatabaseError:
-        ours = None
-    if not ours:
+        meta = {}
+    if app == 0 and not str(meta.get("created_by", "")).startswith("spurious "):
         raise SpuriousError(f"{path} is an SQLite database of another program, not a spurious store{left}")
+    if meta.get("schema") != SCHEMA_VERSION:
+        raise SpuriousError(f"{path} has store schema {meta.get('schema', 'none')}, this version of spurious "
+                            f"reads schema {SCHEMA_VERSION}{left}")
 
 
 def _connect_read_only(path: str) -> sqlite3.Connection:
@@ -287,13 +289,7 @@ class Store:
                 self.db = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
                 self.db.row_factory = sqlite3.Row
                 self.db.execute("PRAGMA busy_timeout = 60000")
-                if self.db.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
-                    self.db.execute("PRAGMA journal_mode = WAL")
                 self.db.execute("PRAGMA synchronous = FULL")
-                if self.db.execute("PRAGMA application_id").fetchone()[0] != APPLICATION_ID:
-                    # a store made before the marker existed (identified by its meta rows): mark it
-                    self.db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
-                    self.db.execute("INSERT OR IGNORE INTO meta VALUES ('format', ?)", (FORMAT,))
             self._check_schema()
         except sqlite3.DatabaseError as error:
             raise SpuriousError(f"store {self.path}: cannot be read ({error})") from None
@@ -307,7 +303,26 @@ class Store:
             raise SpuriousError(f"{self.path} has store schema {row[0] if row else 'none'}, "
                                 f"this version of spurious reads schema {SCHEMA_VERSION}")
 
+    def _prepare_writing(self):
+        """Before the first write (not on open, so a writer that fails its checks leaves the file byte
+        for byte): WAL, so readers work while a study runs; the marker on a store made before it."""
+        self._writing = True
+        if self.db.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+            self.db.execute("PRAGMA journal_mode = WAL")
+        if self.db.execute("PRAGMA application_id").fetchone()[0] != APPLICATION_ID:
+            self.db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+            self.db.execute("INSERT OR IGNORE INTO meta VALUES ('format', ?)", (FORMAT,))
+
     def close(self):
+        if getattr(self, "_writing", False):
+            # A store at rest is one file (rollback journal): readers then make no -wal or -shm file
+            # beside it, and it can be copied as it is. Only the last connection can switch; the
+            # next writer switches back to WAL.
+            try:
+                self.db.execute("PRAGMA busy_timeout = 0")
+                self.db.execute("PRAGMA journal_mode = DELETE")
+            except sqlite3.OperationalError:
+                pass  # others still have it open
         self.db.close()
 
     def __enter__(self):
@@ -319,6 +334,10 @@ class Store:
     @contextmanager
     def _write(self):
         """One write transaction (BEGIN IMMEDIATE: taken at once, so checks inside it hold)."""
+        if self.read_only:
+            raise SpuriousError(f"store {self.path} was opened read-only")
+        if not getattr(self, "_writing", False):
+            self._prepare_writing()
         self.db.execute("BEGIN IMMEDIATE")
         try:
             yield self.db

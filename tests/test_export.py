@@ -273,6 +273,9 @@ def test_tables_read_together_see_one_state_of_the_store(stored, tmp_path):
     path, _ = stored
     copy = tmp_path / "copy.db"
     shutil.copyfile(path, copy)
+    # as while a study runs: its writer has the store in WAL mode (at rest it is one rollback-journal
+    # file, where a reader's snapshot simply holds writers off until it ends)
+    sqlite3.connect(copy).execute("PRAGMA journal_mode = WAL").connection.close()
     with Store(copy, create=False, read_only=True) as reader:
         with reader.snapshot():
             assert len(reader.runs_rows("fake")[1]) == 12

@@ -130,6 +130,9 @@ def main(argv=None) -> int:
         if isinstance(error, FileNotFoundError):
             sys.stderr.write(f"spurious: error: no such file: {error.filename}\n")
             return 2
+        if isinstance(error, (IsADirectoryError, NotADirectoryError, PermissionError)) and error.filename:
+            sys.stderr.write(f"spurious: error: {error.filename}: {error.strerror}\n")
+            return 2
         if isinstance(error, KeyboardInterrupt):  # raised by someone else's handler
             sys.stderr.write(MESSAGES[130] + "\n")
             return 130

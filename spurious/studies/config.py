@@ -478,4 +478,6 @@ def load(path: str, size: str | None = None) -> StudyConfig:
         raise ConfigError(f"{path}: not valid TOML: {error}") from None
     except IsADirectoryError:
         raise ConfigError(f"{path}: is a directory, not a study file") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a study file (not UTF-8 text)") from None
     return parse(raw, source=os.path.basename(path), size=size, base_dir=os.path.dirname(os.path.abspath(path)))
