@@ -24,7 +24,6 @@ and resumes where it stopped. Readers (status, reports, notebooks) work while a 
 """
 from __future__ import annotations
 
-import errno
 import json
 import os
 import socket
@@ -36,6 +35,7 @@ import uuid
 from contextlib import contextmanager
 
 from .core.errors import SpuriousError
+from .core.files import unwritable_file, unwritable_folder
 from .core.jsonable import canonical_json
 from .core.version import __version__
 
@@ -217,23 +217,12 @@ def _connect_read_only(path: str) -> sqlite3.Connection:
 
 def _unwritable(path: str) -> str | None:
     """Why this process cannot write the store (None if it can): the file itself, and its folder,
-    where SQLite keeps the -wal and -shm files. Tried, not asked of os.access (root, read-only mounts)."""
-    try:
-        os.close(os.open(path, os.O_WRONLY | os.O_APPEND))
-    except OSError as error:
-        return "read-only file system" if error.errno == errno.EROFS else error.strerror
-    why = _unwritable_folder(os.path.dirname(os.path.abspath(path)))
+    where SQLite keeps the -wal and -shm files."""
+    why = unwritable_file(path)
+    if why:
+        return why
+    why = unwritable_folder(os.path.dirname(os.path.abspath(path)))
     return why and why + " (its folder, where SQLite keeps the -wal and -shm files)"
-
-
-def _unwritable_folder(folder: str) -> str | None:
-    try:
-        fd, probe = tempfile.mkstemp(prefix=".spurious-probe-", dir=folder)
-    except OSError as error:
-        return "read-only file system" if error.errno == errno.EROFS else error.strerror
-    os.close(fd)
-    os.unlink(probe)
-    return None
 
 
 def check_store_path(path: str, create: bool = True):
@@ -254,7 +243,7 @@ def check_store_path(path: str, create: bool = True):
     if not os.path.isdir(folder):
         what = "is a file, not a folder" if os.path.exists(folder) else "does not exist"
         raise SpuriousError(f"cannot create store {path}: folder {folder} {what}")
-    why = _unwritable_folder(folder)
+    why = unwritable_folder(folder)
     if why:
         raise SpuriousError(f"cannot create store {path}: {why}")
 

@@ -422,3 +422,34 @@ def test_a_closed_pipe_ends_quietly():
     os.close(write_end)
     err = process.communicate(timeout=60)[1].decode()
     assert err == "" and process.returncode == 141
+
+
+# -- progress ---------------------------------------------------------------------------------------
+def test_progress_is_a_bar_on_a_terminal_and_periodic_lines_elsewhere():
+    from spurious.cli.progress import Progress
+
+    log = io.StringIO()
+    every_call = Progress("runs", stream=log, terminal=False, interval=0.0)
+    for done in (0, 5, 10):
+        every_call(done, 10)
+    lines = log.getvalue().splitlines()
+    assert [line.split(",")[0] for line in lines] == ["runs: 0/10 (0%)", "runs: 5/10 (50%)", "runs: 10/10 (100%)"]
+    assert "\r" not in log.getvalue()
+    quiet = io.StringIO()
+    rare = Progress("runs", stream=quiet, terminal=False, interval=3600.0)
+    for done in range(11):
+        rare(done, 10)
+    assert quiet.getvalue().count("\n") == 1 and quiet.getvalue().startswith("runs: 10/10")
+    screen = io.StringIO()
+    bar = Progress("runs", stream=screen, terminal=True)
+    for done in (0, 5, 10):
+        bar(done, 10)
+    assert "\r" in screen.getvalue() and "10/10" in screen.getvalue() and "100%" in screen.getvalue()
+
+
+def test_run_prints_progress_unless_quiet():
+    argv = ["run", "-k", "2", "-n", "2", "--runs", "3", "--max-steps", "500"]
+    code, out, err = call(*argv)
+    assert code == 0 and "runs: 3/3 (100%)" in err, err
+    code, out, err = call(*argv, "-q")
+    assert code == 0 and err == "", err

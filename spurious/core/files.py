@@ -24,7 +24,7 @@ def _why(error: OSError) -> str:
     return os.strerror(error.errno) if error.errno else str(error)
 
 
-def _probe_folder(folder: str) -> str | None:
+def unwritable_folder(folder: str) -> str | None:
     """Why new files cannot be made in `folder` (None if they can): a probe file, removed at once."""
     try:
         fd, probe = tempfile.mkstemp(prefix=".spurious-probe-", dir=folder)
@@ -35,7 +35,7 @@ def _probe_folder(folder: str) -> str | None:
     return None
 
 
-def _probe_file(path: str) -> str | None:
+def unwritable_file(path: str) -> str | None:
     """Why an existing file cannot be written (None if it can); opened for appending, nothing written."""
     try:
         fd = os.open(path, os.O_WRONLY | os.O_APPEND)
@@ -55,7 +55,7 @@ def check_output_file(path: str, option: str):
     if not os.path.isdir(folder):
         what = "is a file, not a folder" if os.path.exists(folder) else "does not exist"
         raise SpuriousError(f"{option} {path}: folder {folder} {what}")
-    why = _probe_file(path) if os.path.exists(path) else _probe_folder(folder)
+    why = unwritable_file(path) if os.path.exists(path) else unwritable_folder(folder)
     if why:
         raise SpuriousError(f"{option} {path}: cannot write ({why})")
 
@@ -71,7 +71,7 @@ def check_output_folder(path: str, option: str):
     if not os.path.isdir(folder):
         what = "is a file, not a folder" if os.path.exists(folder) else "does not exist"
         raise SpuriousError(f"{option} {path}: its parent folder {folder} {what}")
-    why = _probe_folder(folder)
+    why = unwritable_folder(folder)
     if why:
         raise SpuriousError(f"{option} {path}: cannot write ({why})")
 
