@@ -160,11 +160,12 @@ def test_landscape_verdict_is_inconclusive_when_the_runs_did_not_converge(tmp_pa
     assert main(["study", "run", str(path), "--store", str(tmp_path / "s.db"), "--html", str(tmp_path), "-q"]) == 0
     out = capsys.readouterr().out
     line = next(l for l in out.splitlines() if l.startswith("k=6 n=6 "))
-    assert "100.0 [51.0, 100.0]" in line and line.count("inconclusive (4 of 4 runs not converged)") == 2
+    assert "100.0 [51.0, 100.0]" in line and "inconclusive (decided by 4 unconverged runs)" in line
+    assert "inconclusive (4 of 4 runs stopped short at loss >= 0.001)" in line
     assert "outside" not in out and "published fractions inside our 95% intervals: 0 of 0; 1 inconclusive" in out
     assert "k=6 n=6: 4 of 4 runs did not converge (stopped by the step cap or diverged; gradient norms max " in out
     page = (tmp_path / "capped.html").read_text()
-    assert '<td class="l v-inconclusive">inconclusive (4 of 4 runs not converged)</td>' in page
+    assert '<td class="l v-inconclusive">inconclusive (decided by 4 unconverged runs)</td>' in page
 
 
 def test_verdict_words_are_the_kinds():

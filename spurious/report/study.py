@@ -5,8 +5,9 @@ ending with loss >= 1e-3 (the papers' criterion), the shares of spurious minima 
 (reported separately), the families, and, where the study names published numbers, the published
 value and a verdict (spurious.experiments.base.Verdict): reproduced when the published fraction lies in
 our 95% Wilson interval ("inside"), not reproduced when it does not ("outside"), not tested while the
-problem has no runs, inconclusive when most runs did not converge or when the runs that stopped short
-at loss >= 1e-3 decide the comparison (counted either way, they would give different verdicts). Because a
+problem has no runs, inconclusive when the runs that stopped short at loss >= 1e-3 decide the
+comparison (counted either way, they would give different verdicts; runs stopped short below 1e-3 are
+settled, since descent only lowers the loss). Because a
 published fraction is itself a finite sample, each comparison also carries Fisher's exact two-sample
 p-value, and a disagreement is set beside the same authors' other measurement of that number when
 they published one (`explain_disagreements`).
@@ -204,10 +205,10 @@ def _fraction_verdict(published: float | None, s: dict, unconverged: dict) -> tu
     total = s["total"]
     if not total:
         return Verdict.NOT_TESTED, "no runs yet"
-    if 2 * unconverged["runs"] > total:
-        return Verdict.INCONCLUSIVE, f"{unconverged['runs']} of {total} runs not converged"
     inside = _inside(published, s)
-    # runs that stopped short at loss >= 1e-3 count as spurious, yet may still have fallen below it
+    # Runs that stopped short below 1e-3 are settled (descent only lowers the loss); runs that stopped
+    # short at loss >= 1e-3 count as spurious, yet may still have fallen below it: inconclusive when
+    # they decide the verdict.
     if unconverged["spurious"] and _inside(published, share(s["count"] - unconverged["spurious"], total)) != inside:
         return Verdict.INCONCLUSIVE, f"decided by {unconverged['spurious']} unconverged runs"
     return (Verdict.REPRODUCED, "inside") if inside else (Verdict.NOT_REPRODUCED, "outside")
@@ -221,8 +222,10 @@ def _min_loss_verdict(published: float | None, measured: float | None, total: in
         return None, ""
     if not total:
         return Verdict.NOT_TESTED, "no runs yet"
-    if 2 * unconverged["runs"] > total or (measured is None and unconverged["spurious"]):
-        return Verdict.INCONCLUSIVE, f"{unconverged['runs']} of {total} runs not converged"
+    # only runs stopped short at loss >= 1e-3 can still end at a spurious minimum, below their loss now
+    if unconverged["spurious"] and (measured is None or measured - published > MIN_LOSS_MATCH):
+        return Verdict.INCONCLUSIVE, (f"{unconverged['spurious']} of {total} runs stopped short at loss >= "
+                                      f"{SPURIOUS_LOSS:g}")
     if measured is None:
         return Verdict.NOT_TESTED, f"not observed in {total} runs"
     if abs(measured - published) <= MIN_LOSS_MATCH:

@@ -102,7 +102,7 @@ def measured_notes(columns: list[tuple[str, str, str]], rows: list[dict]) -> lis
         notes.append(f"verdict: {Verdict.REPRODUCED} when the published value lies inside our interval (lowest "
                      f"loss: within {MIN_LOSS_MATCH:g} of it), {Verdict.NOT_REPRODUCED} when it does not, "
                      f"{Verdict.NOT_TESTED} without runs (lowest loss: without a converged run at loss >= 1e-3), "
-                     f"{Verdict.INCONCLUSIVE} when most runs did not converge or the unconverged ones decide it")
+                     f"{Verdict.INCONCLUSIVE} when runs stopped short at loss >= 1e-3 decide it")
     if "published_p" in keys:
         notes.append("p: Fisher's exact test of our count against the published one as two samples")
     if "families" in keys:
