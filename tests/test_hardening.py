@@ -393,7 +393,7 @@ def test_ctrl_c_while_starting_exits_130_and_writes_nothing(tmp_path, delay):
 
 @pytest.mark.parametrize("sig, code, message", [(signal.SIGINT, 130, "interrupted"),
                                                 (signal.SIGTERM, 143, "terminated")])
-def test_a_signal_mid_study_leaves_whole_cells_and_resumes(tmp_path, sig, code, message):
+def test_a_signal_mid_study_leaves_whole_cells_and_releases_the_lock(tmp_path, sig, code, message):
     study = tmp_path / "s.toml"
     study.write_text(TINY.replace("runs = 4\nruns_per_cell = 2", "runs = 400\nruns_per_cell = 20")
                      .replace("teacher = 2\nstudent = 2", "teacher = 4\nstudent = 4"))
