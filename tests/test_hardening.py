@@ -453,3 +453,14 @@ def test_run_prints_progress_unless_quiet():
     assert code == 0 and "runs: 3/3 (100%)" in err, err
     code, out, err = call(*argv, "-q")
     assert code == 0 and err == "", err
+
+
+def test_a_certificate_that_cannot_fit_is_refused_before_it_starts():
+    import numpy as np
+
+    import spurious as sp
+    from spurious.certify import certify
+
+    problem = sp.ReLUTeacherStudent(teacher=300, student=300)
+    with pytest.raises(sp.SpuriousError, match="certifying a point of 90,000 parameters .* would need about 1.5 TiB"):
+        certify(problem, np.eye(300))
