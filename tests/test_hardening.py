@@ -163,6 +163,23 @@ def study_files():
                      grid.map(lambda g: TINY.replace("[params]\nteacher = 2\nstudent = 2\n", "") + g))
 
 
+def experiment_study_files():
+    """An experiment study with one drawn override of its [experiment] table: the key one of its own
+    (or not), the value of a wrong type, out of range or absurd."""
+    from spurious.studies.experiment_catalogue import experiment_studies
+
+    experiments = experiment_studies()
+    values = st.sampled_from(["-1", "0", "-0.5", "1e400", "nan", "1000000000", "1000000000000", "[1000000000]",
+                              "[-1]", "[]", "'x'", "true", "[0.5, -2]", "{ a = 1 }", "99999999999999999999999"])
+
+    def study(name, key, value):
+        return f"[study]\nname = 'e'\nexperiment = '{name}'\n[experiment]\n{key} = {value}\n"
+
+    return st.sampled_from(sorted(experiments)).flatmap(
+        lambda name: st.tuples(st.just(name), st.sampled_from(sorted(experiments[name].default_config("quick"))
+                                                             + ["colour"]), values)).map(lambda t: study(*t))
+
+
 class WorkStarted(Exception):
     """A drawn command line that was valid up to the work (the work itself is not what is tested)."""
 
@@ -187,7 +204,7 @@ def test_malformed_command_lines_and_study_files_are_refused_cleanly(place, tmp_
         argv = data.draw(commands(place))
     else:
         study = tmp_path / "drawn.toml"
-        study.write_text(data.draw(study_files()))
+        study.write_text(data.draw(st.one_of(study_files(), experiment_study_files())))
         argv = ["study", "run", str(study), "--store", str(tmp_path / "new.db"), "--no-report", "-q"]
     before = tree_digest(place)
     try:

@@ -14,7 +14,10 @@ MEMORY_SHARE = 0.8
 def format_bytes(count: float) -> str:
     for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
         if abs(count) < 1024 or unit == "PiB":
-            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
+            if unit == "B":
+                return f"{count:.0f} {unit}"
+            # an absurd request (a width of 1e9 squared) in a few digits, not thirty
+            return f"{count:.1f} {unit}" if abs(count) < 1024 ** 2 else f"{count:.1e} {unit}"
         count /= 1024
     raise AssertionError("unreachable")
 

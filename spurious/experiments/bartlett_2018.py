@@ -30,7 +30,9 @@ from ..problems import deep_linear as dl
 from ..problems.deep_linear import DeepLinearResidual
 from . import register
 from ._curves import classes_and_families, describe_classes, flat, merge_classes, num, nums, section
-from .base import Check, Experiment, ExperimentReport, Figure, Panel, Series, judge
+from ._memory import analysis_bytes, count, training_bytes
+from .base import (MAX_CELLS, SIZES, AtLeast, Check, Choice, Count, Experiment, ExperimentReport, Figure, ListOf, Panel,
+                   Positive, Seed, Series, judge)
 
 #: a gradient this small (Frobenius) makes a main-run endpoint 'converged' for the analysis
 GRAD_TOL = 1e-9
@@ -102,8 +104,25 @@ class Bartlett2018(Experiment):
                                    eps=1e-8, step_scale=0.5, max_steps=400000)))
         raise SpuriousError(f"unknown size {size!r}: choose one of {', '.join(self.sizes)}")
 
+    limits = {
+        "size": Choice(*SIZES), "seeds": ListOf(Seed()),
+        **flat("main", dict(dim=Count(), depth=Count(), step=Positive(), steps=Count(), record_every=Count(),
+                            pd_threshold=Positive())),
+        # empty depths or conditions: no sweep (the report says the sweep was not tested)
+        **flat("sweep", dict(dim=Count(), depths=ListOf(Count(), empty=True),
+                             conditions=ListOf(AtLeast(1.0), empty=True),  # condition numbers
+                             eps=Positive(), step_scale=Positive(), max_steps=Count())),
+    }
+
     def cells(self, config: dict) -> list[dict]:
+        self.check_config(config)
         m, s = section(config, "main"), section(config, "sweep")
+        if m["record_every"] > m["steps"]:
+            raise SpuriousError(f"main_record_every ({m['record_every']}) exceeds main_steps ({m['steps']}): "
+                                f"the loss curves would be empty")
+        if len(s["depths"]) * len(s["conditions"]) > MAX_CELLS:  # before building them
+            raise SpuriousError(f"sweep_depths x sweep_conditions plans {len(s['depths']) * len(s['conditions']):,} "
+                                f"cells; a study holds at most {MAX_CELLS:,}")
         out = [dict(part="main", variant=v, seeds=list(config["seeds"]), dim=m["dim"], depth=m["depth"], step=m["step"],
                     steps=m["steps"], record_every=m["record_every"]) for v in ("pd", "negative")]
         for depth in s["depths"]:
@@ -111,6 +130,19 @@ class Bartlett2018(Experiment):
                 out.append(dict(part="sweep", seeds=list(config["seeds"]), dim=s["dim"], depth=depth, condition=kappa,
                                 eps=s["eps"], step_scale=s["step_scale"], max_steps=s["max_steps"]))
         return out
+
+    def cell_memory(self, cell: dict) -> tuple[int, str]:
+        # every seed descends at once, with the loss recorded after every step (the floor is checked at
+        # every step); the main runs' endpoints are then analyzed one by one (dense Hessians)
+        seeds, dim, depth = len(cell["seeds"]), cell["dim"], cell["depth"]
+        parameters, activations = depth * dim ** 2, 2 * depth * dim ** 2  # the layers' prefix products
+        steps = cell["steps"] if cell["part"] == "main" else cell["max_steps"]
+        kept = steps // cell["record_every"] if cell["part"] == "main" else 0  # the sweep keeps hitting times only
+        need = training_bytes(seeds, parameters, dim ** 2, activations, records=steps + 1, block=1, kept=kept)
+        if cell["part"] == "main":
+            need += analysis_bytes(parameters, 1, activations)
+        return need, (f"{cell['part']} at d = {count(dim)}, L = {count(depth)}: {seeds} seeds of {count(parameters)} "
+                      f"parameters, the loss at each of {count(steps)} steps")
 
     def run_cell(self, cell: dict) -> dict:
         started = time.perf_counter()

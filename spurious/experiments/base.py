@@ -12,11 +12,19 @@ so every experiment decides "not tested" and "inconclusive" by the same rules. F
 plain data (Figure -> Panel -> Series below); spurious.report.figures draws them, so no experiment
 touches a plotting library. The study runner stores each cell's result atomically, so experiments
 never touch the store.
+
+A user's study file may override any key of the default config, so every experiment also states
+what each key may be (`limits`: key -> a Limit such as Count(), Positive(), Between(0, 1)) and what
+one cell holds in memory (`cell_memory`). `check_config` and `memory_need` are what the study
+configuration asks, in that order around `cells`, before anything runs: a negative width, a
+probability above one or an absurd size is refused in one line naming the key and the value, or
+the estimate and the machine's limit.
 """
 from __future__ import annotations
 
 import enum
 import math
+import numbers
 from dataclasses import dataclass, field
 
 from ..core.errors import SpuriousError
@@ -227,18 +235,275 @@ class ExperimentReport:
             raise SpuriousError(f"verdict {self.verdict!r} is none of {', '.join(v.value for v in Verdict)}") from None
 
 
+# -- what a configuration key may be -----------------------------------------------------------
+#: sizes of the built-in experiments; "quick" for tests, "cpu" the default, "gpu" large
+SIZES = ("quick", "cpu", "gpu")
+#: the largest seed: jax.random.PRNGKey takes a signed 64-bit integer
+MAX_SEED = 2**63 - 1
+#: the largest value jax.random.fold_in takes (an unsigned 32-bit integer)
+MAX_FOLD_IN = 2**32 - 1
+#: cells of one study: each is planned, run and stored on its own, so more is a mistake, not a plan
+MAX_CELLS = 100_000
+
+
+def _is_integer(value) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _is_finite_number(value) -> bool:
+    if not isinstance(value, numbers.Real) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an integer beyond any float
+        return False
+
+
+class Limit:
+    """What one configuration key may be. `fault(key, value)` is None for an allowed value, else one
+    line starting with the key that says what is wrong and shows the value."""
+
+    def fault(self, key: str, value) -> str | None:
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class Count(Limit):
+    """An integer in minimum..maximum (a size, a width, a number of steps or seeds), a multiple of
+    `multiple_of` where that matters (balanced signs need an even width)."""
+
+    minimum: int = 1
+    maximum: int | None = None
+    multiple_of: int = 1
+    why: str = ""  # what the maximum protects, for the message
+
+    def describe(self) -> str:
+        kind = {1: "integer", 2: "even integer"}.get(self.multiple_of, f"multiple of {self.multiple_of}")
+        if self.maximum is not None:
+            return f"{'an' if kind[0] in 'aeiou' else 'a'} {kind} in {self.minimum}..{self.maximum:,}"
+        if self.minimum == 1:
+            return f"a positive {kind}"
+        return f"{'an' if kind[0] in 'aeiou' else 'a'} {kind} >= {self.minimum}"
+
+    def fault(self, key, value):
+        if (not _is_integer(value) or value < self.minimum or value % self.multiple_of
+                or (self.maximum is not None and value > self.maximum)):
+            return f"{key} must be {self.describe()}, got {value!r}" + (f" ({self.why})" if self.why and
+                                                                         _is_integer(value) else "")
+        return None
+
+
+@dataclass(frozen=True)
+class Seed(Limit):
+    """A seed: an integer in 0..maximum (2^63-1 for a PRNG key; 2^32-1 where it is folded into one)."""
+
+    maximum: int = MAX_SEED
+
+    def fault(self, key, value):
+        if not _is_integer(value) or not 0 <= value <= self.maximum:
+            bound = {MAX_SEED: "2^63-1", MAX_FOLD_IN: "2^32-1"}.get(self.maximum, f"{self.maximum:,}")
+            return f"{key} must be a seed, an integer in 0..{bound}, got {value!r}"
+        return None
+
+
+@dataclass(frozen=True)
+class Real(Limit):
+    """A finite number between low and high (each end included unless open)."""
+
+    low: float = -math.inf
+    high: float = math.inf
+    low_open: bool = False
+    high_open: bool = False
+
+    def describe(self) -> str:
+        if self.low == 0 and self.low_open and self.high == math.inf:
+            return "a positive finite number"
+        if self.high == math.inf:
+            return f"a finite number {'>' if self.low_open else '>='} {self.low:g}"
+        if self.low == -math.inf:
+            return f"a finite number {'<' if self.high_open else '<='} {self.high:g}"
+        return (f"a number in {'(' if self.low_open else '['}{self.low:g}, {self.high:g}"
+                f"{')' if self.high_open else ']'}")
+
+    def fault(self, key, value):
+        if not _is_finite_number(value):
+            return f"{key} must be {self.describe()}, got {value!r}"
+        above = value > self.low if self.low_open else value >= self.low
+        below = value < self.high if self.high_open else value <= self.high
+        return None if above and below else f"{key} must be {self.describe()}, got {value!r}"
+
+
+def Positive() -> Real:
+    """A positive finite number (a step size, a tolerance, a scale)."""
+    return Real(0.0, low_open=True)
+
+
+def Between(low: float, high: float, low_open: bool = False, high_open: bool = False) -> Real:
+    """A number in [low, high] (a probability, a fraction), ends open where asked."""
+    return Real(low, high, low_open, high_open)
+
+
+def AtLeast(low: float) -> Real:
+    return Real(low)
+
+
+@dataclass(frozen=True)
+class Choice(Limit):
+    """One of a few strings."""
+
+    options: tuple
+
+    def __init__(self, *options):
+        object.__setattr__(self, "options", tuple(options))
+
+    def fault(self, key, value):
+        if value not in self.options or not isinstance(value, str):
+            return f"{key} must be one of {', '.join(map(repr, self.options))}, got {value!r}"
+        return None
+
+
+@dataclass(frozen=True)
+class ListOf(Limit):
+    """A list whose every element is allowed by `item`: non-empty unless `empty`, without repeats
+    unless not `distinct`."""
+
+    item: Limit
+    empty: bool = False
+    distinct: bool = True
+
+    def fault(self, key, value):
+        if not isinstance(value, list):
+            return f"{key} must be a list, got {value!r}"
+        if not value and not self.empty:
+            return f"{key} must not be empty"
+        for i, element in enumerate(value):
+            problem = self.item.fault(f"{key}[{i}]", element)
+            if problem:
+                return problem
+        if self.distinct and len({repr(v) for v in value}) != len(value):
+            return f"{key} has repeated values {value!r}"
+        return None
+
+
+@dataclass(frozen=True)
+class Band(Limit):
+    """[low, high]: two values allowed by `item`, low <= high (an acceptance band)."""
+
+    item: Limit
+
+    def fault(self, key, value):
+        if not isinstance(value, list) or len(value) != 2:
+            return f"{key} must be a pair [low, high], got {value!r}"
+        for i, element in enumerate(value):
+            problem = self.item.fault(f"{key}[{i}]", element)
+            if problem:
+                return problem
+        return None if value[0] <= value[1] else f"{key} must be [low, high] with low <= high, got {value!r}"
+
+
+@dataclass(frozen=True)
+class MapOf(Limit):
+    """A table whose every value is allowed by `item` (keys are strings)."""
+
+    item: Limit
+
+    def fault(self, key, value):
+        if not isinstance(value, dict) or not value:
+            return f"{key} must be a non-empty table, got {value!r}"
+        for name, element in value.items():
+            problem = self.item.fault(f"{key}.{name}", element)
+            if problem:
+                return problem
+        return None
+
+
+@dataclass(frozen=True)
+class OrNone(Limit):
+    """None (the default's way of saying 'off'), or a value allowed by `item`."""
+
+    item: Limit
+
+    def fault(self, key, value):
+        return None if value is None else self.item.fault(key, value)
+
+
+@dataclass(frozen=True)
+class Text(Limit):
+    """A non-empty string (a name whose meaning is checked where it is used)."""
+
+    def fault(self, key, value):
+        return None if isinstance(value, str) and value else f"{key} must be a non-empty string, got {value!r}"
+
+
+@dataclass(frozen=True)
+class Table(Limit):
+    """A table (e.g. an optimizer spec) with `required` entries; the entries named in `fields` are
+    checked by their limits, the others are left to the code that reads them."""
+
+    fields: tuple  # ((name, Limit), ...)
+    required: tuple = ()
+
+    def fault(self, key, value):
+        if not isinstance(value, dict):
+            return f"{key} must be a table, got {value!r}"
+        for name in self.required:
+            if name not in value:
+                return f"{key} needs {name!r}, got {value!r}"
+        for name, limit in self.fields:
+            if name in value:
+                problem = limit.fault(f"{key}.{name}", value[name])
+                if problem:
+                    return problem
+        return None
+
+
+def check_seed_block(config: dict, first: str = "seed", count: str = "seeds"):
+    """Seeds first .. first + count - 1 (experiments that number their seeds from one) must all be seeds."""
+    last = config[first] + config[count] - 1
+    if last > MAX_SEED:
+        raise SpuriousError(f"{first} + {count} - 1 = {last} exceeds the largest seed 2^63-1")
+
+
 class Experiment:
     name: str = ""  # study name used on the command line, e.g. "du-lee-2018"
     title: str = ""  # paper, authors, year
     claim: str = ""
     #: sizes accepted by default_config; "quick" for tests, "cpu" the default, "gpu" large
-    sizes: tuple[str, ...] = ("quick", "cpu", "gpu")
+    sizes: tuple[str, ...] = SIZES
+    #: key of the config -> what it may be (checked by `check_config`; keys without one are not checked)
+    limits: dict[str, Limit] = {}
 
     def default_config(self, size: str = "cpu") -> dict:
         raise NotImplementedError
 
+    def check_config(self, config: dict) -> None:
+        """Refuse a key outside its limits (SpuriousError, one line naming the key and the value).
+        Checks between keys (batch <= samples, ...) belong to `cells`, which calls this first."""
+        for key, limit in self.limits.items():
+            if key in config:
+                problem = limit.fault(key, config[key])
+                if problem:
+                    raise SpuriousError(problem)
+
     def cells(self, config: dict) -> list[dict]:
         raise NotImplementedError
+
+    def cell_memory(self, cell: dict) -> tuple[int, str] | None:
+        """An upper estimate, within a small factor, of the bytes one cell holds at once, and what
+        dominates it (a few words); None where the experiment gives none (every built-in one does)."""
+        return None
+
+    def memory_need(self, config: dict) -> tuple[int, str] | None:
+        """The estimate of the study's largest cell (a process runs its cells one after the other),
+        and which cell that is; None where the experiment gives no estimate."""
+        largest = None
+        for cell in self.cells(config):
+            estimate = self.cell_memory(cell)
+            if estimate is None:
+                return None
+            if largest is None or estimate[0] > largest[0]:
+                largest = estimate
+        return largest
 
     def run_cell(self, cell: dict) -> dict:
         raise NotImplementedError

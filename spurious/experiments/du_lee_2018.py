@@ -28,9 +28,17 @@ from ..problems import quadratic as q
 from ..problems.quadratic import QuadraticNetwork
 from . import register
 from ._curves import classes_and_families, describe_classes, describe_families, merge_classes, num, nums
-from .base import Check, Experiment, ExperimentReport, Figure, Panel, Series, judge
+from ._memory import FLOAT, analysis_bytes, count, lbfgs_state, training_bytes
+from .base import (MAX_FOLD_IN, SIZES, Check, Choice, Count, Experiment, ExperimentReport, Figure, ListOf, Panel,
+                   Positive, Seed, Series, judge)
 
 GAP_THRESHOLD = 1e-5
+
+
+def twin_bytes(samples: int, dim: int) -> int:
+    """The convex twin's solver: the n x n kernel (X X^T)^2 and its eigensolver's copies, the data
+    and its products, and the d x d iterates with their eigendecompositions."""
+    return FLOAT * (3 * samples ** 2 + 4 * samples * dim + 10 * dim ** 2)
 
 
 def problem(cell: dict, data_seed: int, hidden: int) -> QuadraticNetwork:
@@ -64,7 +72,17 @@ class DuLee2018(Experiment):
                         memory_size=20, grad_tol=1e-6, twin_rel_gap=1e-11, gap_threshold=GAP_THRESHOLD)
         raise SpuriousError(f"unknown size {size!r}: choose one of {', '.join(self.sizes)}")
 
+    limits = {
+        "size": Choice(*SIZES), "dim": Count(), "samples": Count(),
+        "weight_decay": Positive(),  # the convex twin's nuclear-norm penalty needs lambda > 0
+        "hidden": ListOf(Count(multiple_of=2)),  # k/2 units of each sign
+        "data_seeds": ListOf(Seed(MAX_FOLD_IN)),  # folded into the start keys
+        "runs_per_data": Count(), "seed": Seed(), "init_scale": Positive(), "steps": Count(), "memory_size": Count(),
+        "grad_tol": Positive(), "twin_rel_gap": Positive(), "gap_threshold": Positive(),
+    }
+
     def cells(self, config: dict) -> list[dict]:
+        self.check_config(config)
         common = {k: config[k] for k in ("dim", "samples", "weight_decay")}
         twins = [dict(kind="twin", data_seed=s, rel_gap=config["twin_rel_gap"], **common) for s in config["data_seeds"]]
         train = [dict(kind="train", hidden=k, data_seeds=list(config["data_seeds"]), runs_per_data=config["runs_per_data"],
@@ -72,6 +90,20 @@ class DuLee2018(Experiment):
                       memory_size=config["memory_size"], grad_tol=config["grad_tol"], **common)
                  for k in config["hidden"]]
         return twins + train
+
+    def cell_memory(self, cell: dict) -> tuple[int, str]:
+        n, d = cell["samples"], cell["dim"]
+        if cell["kind"] == "twin":
+            return twin_bytes(n, d), f"convex twin of data set {cell['data_seed']}: {count(n)} samples in d = {d}"
+        # every run trains on its own copy of its data set, L-BFGS for all at once; then the analysis of
+        # each data set's runs (dense Hessians) and its convex twin (the global value)
+        k, runs = cell["hidden"], cell["runs_per_data"]
+        members, parameters, activations = len(cell["data_seeds"]) * runs, k * d, n * k  # X W^T
+        need = (training_bytes(members, parameters, n * (d + 1), activations, records=2, block=cell["steps"],
+                               state=lbfgs_state(cell["memory_size"]))
+                + analysis_bytes(parameters, runs, activations) + twin_bytes(n, d))
+        return need, (f"training at k = {count(k)}: {count(members)} runs of {count(parameters)} parameters on "
+                      f"{count(n)} samples, then their dense Hessians")
 
     def run_cell(self, cell: dict) -> dict:
         started = time.perf_counter()

@@ -36,7 +36,12 @@ from .. import sgd
 from ..core.errors import SpuriousError
 from . import register
 from ..problems.parity import accuracy, hinge, hinge_loss, init_network, network, training_set
-from .base import Check, Experiment, ExperimentReport, Figure, Panel, Series, judge
+from ._memory import FLOAT, count, training_bytes
+from .base import (SIZES, Band, Between, Check, Choice, Count, Experiment, ExperimentReport, Figure, ListOf, Panel,
+                   Positive, Real, Seed, Series, check_seed_block, judge)
+
+#: points of the cube whose per-example gradients `_gradient_parts` computes at once
+CUBE_BLOCK = 2048
 
 
 # -- exact gradient variance over all parity targets ----------------------------------------------
@@ -70,7 +75,7 @@ def _per_example(model, loss, unravel):
     return jax.jit(jax.vmap(one, in_axes=(None, 0)))
 
 
-def _gradient_parts(kernel, flat, dim: int, columns: slice, block: int = 2048):
+def _gradient_parts(kernel, flat, dim: int, columns: slice, block: int = CUBE_BLOCK):
     """Over all 2^d inputs (rows ordered as `sgd.cube_points`), restricted to the flattened-parameter
     `columns`: the label-independent mean E_x[(G_+ + G_-)/2], the rows (G_+ - G_-)/2 / 2^d, and
     G^2 = E_x ||grad_w p_w(x)||^2."""
@@ -144,19 +149,23 @@ class Parity2017(Experiment):
                     "chunk_bytes": 2 ** 30}
         raise SpuriousError(f"unknown size {size!r}: choose one of {', '.join(self.sizes)}")
 
+    limits = {
+        "size": Choice(*SIZES), "width_factor": Count(), "lr": Positive(), "batch": Count(), "test_samples": Count(),
+        "seed": Seed(), "easy_max_d": Count(), "easy_min_accuracy": Between(0, 1), "hard_min_d": Count(),
+        "chance_band": Band(Between(0, 1)), "slope_band": Band(Real()), "chunk_bytes": Count(),
+        "sgd_dims": ListOf(Count()), "seeds": Count(), "steps": Count(), "record_every": Count(),
+        "train_samples": Count(),
+        # 2^d points x (parameters per chunk) floats: beyond d = 24, hours and gigabytes
+        "exact_dims": ListOf(Count(maximum=24, why="the exact enumeration of all 2^d inputs allows d <= 24")),
+    }
+
     def cells(self, config: dict) -> list[dict]:
-        sgd.positive_int(config, "width_factor", "batch", "test_samples", "seeds", "steps", "record_every",
-                         "train_samples", "chunk_bytes")
-        sgd.non_negative_int(config, "seed")
-        sgd.positive_number(config, "lr")
-        sgd.number_list(config, "sgd_dims", integer=True, minimum=1)
-        sgd.number_list(config, "exact_dims", integer=True, minimum=1)
+        self.check_config(config)
+        check_seed_block(config)
         if config["steps"] % config["record_every"]:
             raise SpuriousError(f"record_every ({config['record_every']}) must divide steps ({config['steps']})")
         if config["batch"] > config["train_samples"]:
             raise SpuriousError(f"batch ({config['batch']}) exceeds train_samples ({config['train_samples']})")
-        if max(config["exact_dims"]) > 24:  # 2^d x (parameters per chunk) floats: beyond this, hours and GBs
-            raise SpuriousError(f"exact_dims go up to {max(config['exact_dims'])}; the exact enumeration allows d <= 24")
         shared = {k: config[k] for k in ("width_factor", "seed")}
         out = [{"part": "sgd", "d": d, **shared, **{k: config[k] for k in (
             "seeds", "steps", "record_every", "lr", "batch", "train_samples", "test_samples")}}
@@ -164,6 +173,25 @@ class Parity2017(Experiment):
         out += [{"part": "exact", "d": d, "chunk_bytes": config["chunk_bytes"], **shared}
                 for d in config["exact_dims"]]
         return out
+
+    def cell_memory(self, cell: dict) -> tuple[int, str]:
+        d, width = cell["d"], cell["width_factor"] * cell["d"]
+        parameters = width * (d + 2) + 1
+        if cell["part"] == "exact":
+            # all 2^d inputs (and the bits they are made from); one block's per-example gradients; one
+            # chunk of columns of the gradient rows, with the copies of the concatenation and the transform
+            points = 2 ** d
+            columns = max(1, min(parameters, cell["chunk_bytes"] // (FLOAT * points)))
+            need = FLOAT * (3 * points * d + 2 * min(points, CUBE_BLOCK) * parameters + 7 * points * columns + points)
+            return need, f"exact enumeration at d = {d}: {count(points)} inputs x {count(columns)} gradient columns"
+        # every seed at once: its training and test points; the hidden layer on a mini-batch for a step,
+        # on all training (or test) points for the recorded loss (and the accuracy)
+        samples, tests = cell["train_samples"], cell["test_samples"]
+        need = training_bytes(cell["seeds"], parameters, (samples + tests) * (d + 1), 2 * cell["batch"] * width,
+                              cell["steps"] // cell["record_every"] + 1, cell["record_every"],
+                              evaluation=2 * max(samples, tests) * width)
+        return need, (f"SGD at d = {d}: {cell['seeds']} seeds of {count(parameters)} parameters on {count(samples)} "
+                      f"training points")
 
     def run_cell(self, cell: dict) -> dict:
         started = time.perf_counter()

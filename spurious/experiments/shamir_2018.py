@@ -31,17 +31,27 @@ from ..problems import residual as res
 from ..problems.residual import ResidualUnitRegression
 from . import register
 from ._curves import classes_and_families, describe_classes, describe_families, flat, merge_classes, num, nums, section
-from .base import Check, Experiment, ExperimentReport, Figure, Panel, Series, judge
+from ._memory import FLOAT, analysis_bytes, count, multistart_bytes, training_bytes
+from .base import (SIZES, AtLeast, Check, Choice, Count, Experiment, ExperimentReport, Figure, ListOf, Panel, Positive,
+                   Seed, Series, judge)
 
 #: a gradient this small (Frobenius) stops gradient descent: the endpoint is a critical point
 GRAD_TOL = 1e-10
+
+
+def curve_records(steps: int, search: int | None = None) -> int:
+    """How many evenly spaced records the figure's curves take (about 100): the smallest divisor of
+    `steps` that is >= 100 (steps itself below 100). With `search`, at most that many candidates are
+    tried before giving up with steps, an upper bound (what an estimate needs, quickly)."""
+    stop = steps if search is None else min(steps, 100 + search)
+    return next((r for r in range(100, stop + 1) if steps % r == 0), steps)
 
 
 def _loss_curves(cell: dict, problems: list[ResidualUnitRegression]) -> tuple[list[int], list[list]]:
     """The training loss along full-batch gradient descent from each seed's start (the same starts
     and steps as the multistart above, recorded ~100 times by `sgd.train_many`), for the figure."""
     steps = cell["steps"]
-    every = next(e for e in range(max(1, steps // 100), 0, -1) if steps % e == 0)
+    every = steps // curve_records(steps)
     starts = jnp.stack([p.init(run_key(seed, 0)) for p, seed in zip(problems, cell["seeds"])])
     data = (jnp.stack([p.inputs for p in problems]), jnp.stack([p.targets for p in problems]))
     blocks, architecture = problems[0].blocks, cell["architecture"]
@@ -89,7 +99,20 @@ class Shamir2018(Experiment):
                         **flat("sgd", dict(learning_rate=0.02, steps=200000, batch=1, record_every=5000)))
         raise SpuriousError(f"unknown size {size!r}: choose one of {', '.join(self.sizes)}")
 
+    limits = {
+        "size": Choice(*SIZES), "dim": Count(), "width": Count(), "samples": Count(), "noise_std": AtLeast(0.0),
+        "dead_bias": AtLeast(0.0), "tolerance": Positive(), "bound_constant": Positive(), "seeds": ListOf(Seed()),
+        **flat("gd", dict(step=Positive(), steps=Count())),
+        **flat("sgd", dict(learning_rate=Positive(), steps=Count(), batch=Count(), record_every=Count())),
+    }
+
     def cells(self, config: dict) -> list[dict]:
+        self.check_config(config)
+        if config["sgd_steps"] % config["sgd_record_every"]:
+            raise SpuriousError(f"sgd_record_every ({config['sgd_record_every']}) must divide sgd_steps "
+                                f"({config['sgd_steps']})")
+        if config["sgd_batch"] > config["samples"]:
+            raise SpuriousError(f"sgd_batch ({config['sgd_batch']}) exceeds samples ({config['samples']})")
         common = {k: config[k] for k in ("dim", "width", "samples", "noise_std")}
         out = []
         for architecture in ("residual", "plain"):
@@ -99,6 +122,24 @@ class Shamir2018(Experiment):
         out.append(dict(part="sgd", architecture="decoupled", init="standard", seeds=list(config["seeds"]),
                         dead_bias=config["dead_bias"], **section(config, "sgd"), **common))
         return out
+
+    def cell_memory(self, cell: dict) -> tuple[int, str]:
+        seeds, n, d, width = len(cell["seeds"]), cell["samples"], cell["dim"], cell["width"]
+        parameters = sum(math.prod(shape) for shape in res.layout(cell["architecture"], d, width).values())
+        activations = 2 * n * width  # the branch's pre-activations and ReLU outputs
+        data = FLOAT * seeds * 3 * n * (d + 1)  # every seed's data set, with the least-squares copies
+        if cell["part"] == "gd":
+            # one engine run per seed (its own reserve), its analysis, then the curves retraced by train_many
+            records = curve_records(cell["steps"], search=10 ** 6)
+            need = data + multistart_bytes(parameters, activations) + analysis_bytes(parameters, 1, activations) \
+                + training_bytes(seeds, parameters, n * (d + 1), activations, records + 1, cell["steps"] // records)
+        else:
+            records = cell["steps"] // cell["record_every"]
+            need = data + training_bytes(seeds, parameters, n * (d + 1), 2 * cell["batch"] * width, records + 1,
+                                         cell["record_every"], evaluation=activations) \
+                + analysis_bytes(parameters, 1, activations)
+        return need, (f"{cell['part']} of the {cell['architecture']} net: {seeds} seeds of {count(parameters)} "
+                      f"parameters on {count(n)} samples, their dense Hessians")
 
     def run_cell(self, cell: dict) -> dict:
         started = time.perf_counter()

@@ -28,12 +28,14 @@ from .. import sgd
 from ..analyze import analyze
 from ..core.errors import SpuriousError
 from ..problems import quadratic as q
-from ..problems.empirical import EmpiricalTeacherStudent
+from ..problems.empirical import ACTIVATIONS, EmpiricalTeacherStudent
 from ..problems.quadratic import QuadraticNetwork
 from . import register
 from ._curves import (classes_and_families, describe_classes, describe_families, fit_rate, flat, merge_classes, num,
                       nums, section)
-from .base import Check, Experiment, ExperimentReport, Figure, Panel, Series, judge
+from ._memory import FLOAT, RESULT_NUMBER, analysis_bytes, count, training_bytes
+from .base import (SIZES, Check, Choice, Count, Experiment, ExperimentReport, Figure, ListOf, Panel, Positive, Seed,
+                   Series, judge)
 
 #: a gradient this small (Frobenius) makes an endpoint 'converged' for the analysis
 GRAD_TOL = 1e-8
@@ -130,7 +132,27 @@ class Soltanolkotabi2019(Experiment):
                                     record_every=50, noise=0.1, loss_threshold=1e-20, recovery_threshold=1e-8)))
         raise SpuriousError(f"unknown size {size!r}: choose one of {', '.join(self.sizes)}")
 
+    limits = {
+        "size": Choice(*SIZES), "seeds": ListOf(Seed()),
+        **flat("arbitrary", dict(dim=Count(), samples=Count(), hidden=Count(multiple_of=2),  # k/2 of each sign
+                                 step=Positive(), steps=Count(), record_every=Count(), init_scale=Positive(),
+                                 rel_loss_threshold=Positive())),
+        **flat("planted", dict(dim=Count(), samples=Count(), teacher=Count(), students=ListOf(Count()), step=Positive(),
+                               steps=Count(), record_every=Count(), init_scale=Positive(), loss_threshold=Positive(),
+                               recovery_threshold=Positive())),
+        # the recovery error tries every permutation of the student's units: k! of them
+        **flat("smooth", dict(activation=Choice(*sorted(ACTIVATIONS)), dim=Count(), samples=Count(),
+                              teacher=Count(maximum=8, why="the recovery error tries all k! unit permutations"),
+                              step=Positive(), steps=Count(), record_every=Count(), noise=Positive(),
+                              loss_threshold=Positive(), recovery_threshold=Positive())),
+    }
+
     def cells(self, config: dict) -> list[dict]:
+        self.check_config(config)
+        for part in ("arbitrary", "planted", "smooth"):  # the loss curves are recorded every record_every steps
+            steps, every = config[f"{part}_steps"], config[f"{part}_record_every"]
+            if steps % every:
+                raise SpuriousError(f"{part}_record_every ({every}) must divide {part}_steps ({steps})")
         seeds = list(config["seeds"])
         a, p, s = section(config, "arbitrary"), section(config, "planted"), section(config, "smooth")
         out = [dict(part="arbitrary", seeds=seeds, dim=a["dim"], samples=a["samples"], hidden=a["hidden"],
@@ -145,6 +167,20 @@ class Soltanolkotabi2019(Experiment):
                         width=s["teacher"], teacher=s["teacher"], step=s["step"], steps=s["steps"],
                         record_every=s["record_every"], init_std=s["noise"], activation=s["activation"]))
         return out
+
+    def cell_memory(self, cell: dict) -> tuple[int, str]:
+        seeds, n, d, k = len(cell["seeds"]), cell["samples"], cell["dim"], cell["hidden"]
+        parameters, activations, records = k * d, n * k, cell["steps"] // cell["record_every"] + 1  # X W^T
+        if cell["part"] == "smooth":
+            # one seed at a time; the curves of all of them are kept
+            need = training_bytes(1, parameters, n * (d + 1), activations, records, cell["record_every"]) \
+                + seeds * records * (FLOAT + RESULT_NUMBER)
+        else:
+            # every seed at once, then each endpoint's analysis (dense Hessians)
+            need = training_bytes(seeds, parameters, n * (d + 1), activations, records, cell["record_every"]) \
+                + analysis_bytes(parameters, 1, activations)
+        return need, (f"{cell['part']} at k = {count(k)}, d = {count(d)}: {seeds} seeds of {count(parameters)} "
+                      f"parameters on {count(n)} samples, {count(records)} records")
 
     def run_cell(self, cell: dict) -> dict:
         started = time.perf_counter()

@@ -37,7 +37,9 @@ from .. import sgd
 from ..core.errors import SpuriousError
 from . import register
 from ..problems.patches import ARCHITECTURES, filter_shape, initial_filters, loss as patch_loss, model, patch_data, teacher_filter  # noqa: F401
-from .base import Check, Experiment, ExperimentReport, Figure, Panel, Series, judge
+from ._memory import count, training_bytes
+from .base import (SIZES, AtLeast, Band, Between, Check, Choice, Count, Experiment, ExperimentReport, Figure, ListOf,
+                   OrNone, Panel, Positive, Seed, Series, check_seed_block, judge)
 
 def tanh_second_moment(scale: float, nodes: int = 200) -> float:
     """q = E[tanh(scale z)^2], z ~ N(0, 1), by Gauss-Hermite quadrature."""
@@ -71,15 +73,19 @@ class WeightSharing2017(Experiment):
                     "c_values": [0.0, 0.25, 0.5, 1.0, 2.0, 4.0]}
         raise SpuriousError(f"unknown size {size!r}: choose one of {', '.join(self.sizes)}")
 
+    limits = {
+        "size": Choice(*SIZES), "patches": Count(), "dim": Count(), "filter_norm": Positive(), "lr": Positive(),
+        "batch": Count(), "seed": Seed(), "init_scale": Positive(),
+        "sensitivity_init_scale": OrNone(Positive()),  # None: no sensitivity runs
+        "trivial_min_fraction": Between(0, 1), "shared_max_fraction": Between(0, 1), "plateau_band": Band(Positive()),
+        "samples": Count(), "epochs": Count(), "seeds": Count(), "c_values": ListOf(AtLeast(0.0)),
+    }
+
     def cells(self, config: dict) -> list[dict]:
-        sgd.positive_int(config, "patches", "dim", "batch", "samples", "epochs", "seeds")
-        sgd.non_negative_int(config, "seed")
-        sgd.positive_number(config, "filter_norm", "lr", "init_scale")
-        sgd.number_list(config, "c_values")
+        self.check_config(config)
+        check_seed_block(config)
         if config["batch"] > config["samples"]:
             raise SpuriousError(f"batch ({config['batch']}) exceeds samples ({config['samples']})")
-        if config["sensitivity_init_scale"] is not None:
-            sgd.positive_number(config, "sensitivity_init_scale")
         keys = ("patches", "dim", "filter_norm", "lr", "batch", "seed", "samples", "epochs", "seeds")
         shared = {k: config[k] for k in keys}
         out = [{"architecture": arch, "c": float(c), "init_scale": config["init_scale"], **shared}
@@ -89,6 +95,17 @@ class WeightSharing2017(Experiment):
             out += [{"architecture": arch, "c": float(c), "init_scale": config["sensitivity_init_scale"],
                      "sensitivity": True, **shared} for c in [0.0] + low for arch in ARCHITECTURES]
         return out
+
+    def cell_memory(self, cell: dict) -> tuple[int, str]:
+        # every seed at once: its patches (and the targets' parts); the tanh of every patch of a
+        # mini-batch for a step, of every sample for the training loss recorded once per epoch
+        n, patches, dim, seeds = cell["samples"], cell["patches"], cell["dim"], cell["seeds"]
+        parameters = dim if cell["architecture"] == "shared" else patches * dim
+        per_epoch = n // cell["batch"]
+        need = training_bytes(seeds, parameters, n * (patches * dim + 3), 2 * cell["batch"] * patches * (dim + 1),
+                              cell["epochs"] + 1, per_epoch, evaluation=2 * n * patches)
+        return need, (f"the {cell['architecture']} model at C = {cell['c']:g}: {seeds} seeds of {count(n)} samples "
+                      f"x {patches} patches in R^{dim}")
 
     def run_cell(self, cell: dict) -> dict:
         started = time.perf_counter()

@@ -34,7 +34,9 @@ from .. import sgd
 from ..core.errors import SpuriousError
 from . import register
 from ..problems.conv import conv_features, images, init_network, mse, network, patches, training_set  # noqa: F401
-from .base import Check, Experiment, ExperimentReport, Figure, Panel, Series, judge
+from ._memory import FLOAT, count, lbfgs_state, training_bytes
+from .base import (SIZES, Between, Check, Choice, Count, Experiment, ExperimentReport, Figure, ListOf, Panel, Positive,
+                   Seed, Series, Table, Text, check_seed_block, judge)
 
 #: a run above loss_tol whose gradient norm is at most this stopped at a critical point that is no
 #: global minimum (evidence against the claim); with a larger gradient it was still descending
@@ -82,11 +84,17 @@ class WideCNN2018(Experiment):
                     "steps": 3000, "record_every": 20}
         raise SpuriousError(f"unknown size {size!r}: choose one of {', '.join(self.sizes)}")
 
+    limits = {
+        "size": Choice(*SIZES), "side": Count(), "kernel": Count(), "filter_std": Positive(), "fc_width": Count(),
+        "rank_rtol": Between(0, 1, low_open=True), "loss_tol": Positive(), "stop_below": Positive(), "seed": Seed(),
+        # an optax spec (checked by sgd.optimizer in `cells`); its L-BFGS memory is part of the estimate
+        "optimizer": Table((("name", Text()), ("memory_size", Count())), required=("name",)),
+        "samples": Count(), "channels": ListOf(Count()), "seeds": Count(), "steps": Count(), "record_every": Count(),
+    }
+
     def cells(self, config: dict) -> list[dict]:
-        sgd.positive_int(config, "side", "kernel", "fc_width", "samples", "seeds", "steps", "record_every")
-        sgd.non_negative_int(config, "seed")
-        sgd.positive_number(config, "filter_std", "rank_rtol", "loss_tol", "stop_below")
-        sgd.number_list(config, "channels", integer=True, minimum=1)
+        self.check_config(config)
+        check_seed_block(config)
         if config["kernel"] > config["side"]:
             raise SpuriousError(f"kernel ({config['kernel']}) is larger than the image side ({config['side']})")
         if config["steps"] % config["record_every"]:
@@ -95,6 +103,23 @@ class WideCNN2018(Experiment):
         keys = ("side", "kernel", "filter_std", "fc_width", "rank_rtol", "seed", "optimizer", "samples", "seeds",
                 "steps", "record_every", "stop_below")
         return [{"channels": c, **{k: config[k] for k in keys}} for c in config["channels"]]
+
+    def cell_memory(self, cell: dict) -> tuple[int, str]:
+        # every seed at once: its images and their patches, the N x n1 feature matrix and the layer above
+        # it (kept for the gradient and the line search), the optimizer's state; the feature matrices of
+        # all seeds before and after training, and per seed their SVD and least-squares readout (float64,
+        # a few copies of N x n1)
+        n, k, side, fc, seeds = cell["samples"], cell["kernel"], cell["side"], cell["fc_width"], cell["seeds"]
+        positions = (side - k + 1) ** 2
+        n1 = cell["channels"] * positions
+        parameters = cell["channels"] * (k * k + 1) + fc * (n1 + 2) + 1
+        spec = cell["optimizer"]
+        state = lbfgs_state(spec.get("memory_size", 10)) if spec["name"] == "lbfgs" else 2  # 10: optax's default
+        need = training_bytes(seeds, parameters, n * (positions * k * k + side * side + 1), 2 * n * (n1 + fc),
+                              cell["steps"] // cell["record_every"] + 1, cell["record_every"], state) \
+            + FLOAT * (3 * seeds + 8) * n * n1
+        return need, (f"n1 = {count(n1)} neurons on N = {count(n)} images: {seeds} seeds of {count(parameters)} "
+                      f"parameters, the {count(n)} x {count(n1)} feature matrices")
 
     def run_cell(self, cell: dict) -> dict:
         started = time.perf_counter()

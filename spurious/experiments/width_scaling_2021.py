@@ -41,7 +41,9 @@ from .. import sgd
 from ..core.errors import SpuriousError
 from . import register
 from ..problems.gelu_width import dataset, gauss_newton_top, gelu, init_network, mse, network  # noqa: F401
-from .base import Check, Experiment, ExperimentReport, Figure, Panel, Series, judge
+from ._memory import count, training_bytes
+from .base import (SIZES, Between, Check, Choice, Count, Experiment, ExperimentReport, Figure, ListOf, MapOf, Panel,
+                   Positive, Seed, Series, check_seed_block, judge)
 
 
 def log_slope(x, y) -> tuple[float, float, tuple[float, float]]:
@@ -95,23 +97,33 @@ class WidthScaling2021(Experiment):
                     "widths": {str(n): [m for m in sqrt2 if n / 32 <= m <= n] for n in samples}}
         raise SpuriousError(f"unknown size {size!r}: choose one of {', '.join(self.sizes)}")
 
+    limits = {
+        "size": Choice(*SIZES), "dim": Count(), "lr_factor": Positive(), "tol": Positive(),
+        "success_fraction": Between(0, 1, low_open=True), "seed": Seed(), "max_slope": Positive(),
+        "bootstrap": Count(), "record_every": Count(), "samples": ListOf(Count()), "seeds": Count(), "steps": Count(),
+        "widths": MapOf(ListOf(Count())),  # N (as a string) -> its widths
+    }
+
     def cells(self, config: dict) -> list[dict]:
-        sgd.positive_int(config, "dim", "seeds", "steps", "record_every", "bootstrap")
-        sgd.non_negative_int(config, "seed")
-        sgd.positive_number(config, "lr_factor", "tol", "success_fraction", "max_slope")
-        sgd.number_list(config, "samples", integer=True, minimum=1)
+        self.check_config(config)
+        check_seed_block(config)
         if config["steps"] % config["record_every"]:
             raise SpuriousError(f"record_every ({config['record_every']}) must divide steps ({config['steps']})")
-        if not config["success_fraction"] <= 1:
-            raise SpuriousError(f"success_fraction must be in (0, 1], got {config['success_fraction']!r}")
         widths = config["widths"]
-        if not isinstance(widths, dict) or set(widths) != {str(n) for n in config["samples"]}:
+        if set(widths) != {str(n) for n in config["samples"]}:
             raise SpuriousError(f"widths must map every N in samples (as a string) to its list of widths, got {widths!r}")
-        for n in config["samples"]:
-            sgd.number_list(widths, str(n), integer=True, minimum=1)
         keys = ("dim", "lr_factor", "tol", "seed", "seeds", "steps", "record_every")
         return [{"samples": n, "width": m, **{k: config[k] for k in keys}}
                 for n in config["samples"] for m in config["widths"][str(n)]]
+
+    def cell_memory(self, cell: dict) -> tuple[int, str]:
+        # every seed at once: its data set, the hidden layer on all samples (also in the Gauss-Newton
+        # power iteration's forward and backward passes)
+        n, m, dim, seeds = cell["samples"], cell["width"], cell["dim"], cell["seeds"]
+        parameters = m * (dim + 1)
+        need = training_bytes(seeds, parameters, n * (dim + 1), 4 * n * m, cell["steps"] // cell["record_every"] + 1,
+                              cell["record_every"])
+        return need, f"N = {count(n)}, m = {count(m)}: {seeds} seeds of {count(parameters)} parameters"
 
     def run_cell(self, cell: dict) -> dict:
         started = time.perf_counter()

@@ -40,8 +40,8 @@ Experiment study (one of spurious.experiments, with its own config):
     [study]
     name = "my-du-lee"
     experiment = "du-lee-2018"      # a registered Experiment
-    [experiment]                    # overrides of experiment.default_config(size)
-    samples = 100
+    [experiment]                    # overrides of experiment.default_config(size), each within the
+    samples = 100                   # experiment's limits; the largest cell's memory estimate must fit
 
 Every error is a one-line SpuriousError naming the file, the table and the key.
 """
@@ -61,6 +61,7 @@ from ..analyze import Tolerances
 from ..core.errors import SpuriousError
 from ..core.jsonable import canonical_json, digest
 from ..core.resources import require_memory
+from ..experiments.base import MAX_CELLS
 from ..optimize import MAX_RUNS, GradientDescent, protocol
 from ..problems import absolute_spec, build_shared, entry
 from .experiment_catalogue import experiment_studies, find_experiment
@@ -460,13 +461,37 @@ def _parse_experiment(c: _Checker, raw: dict, size: str | None, builtin: bool) -
         canonical_json(config)
     except (TypeError, ValueError) as error:
         c.fail("", f"experiment {name!r} config is not plain JSON data: {error}")
-    try:  # the experiment's own checks (e.g. batch > samples) fail here, before any store is opened
-        experiment.cells(config)
+    # Before any store is opened: every key in its range (a negative width, a probability above one),
+    # the experiment's checks between keys (batch > samples), the number of cells, and what the
+    # largest cell would hold in memory against what the machine (or the study's GPU) has.
+    try:
+        experiment.check_config(config)
+        cells = experiment.cells(config)
+        if len(cells) > MAX_CELLS:
+            raise SpuriousError(f"the configuration plans {len(cells):,} cells; a study holds at most {MAX_CELLS:,} "
+                                f"(each is run and stored on its own)")
+        estimate = experiment.memory_need(config)
+        if estimate is not None:
+            need, detail = estimate
+            require_memory(need, f"the largest cell of {name}@{chosen} ({detail})", _memory_device(common["device"]))
     except SpuriousError as error:
         c.fail("[experiment]", str(error))
     return StudyConfig(name=common["name"], kind="experiment", size=chosen, title=common["title"] or experiment.title,
                        description=common["description"], source=c.source,
                        device=common["device"], experiment=name, experiment_config=config)
+
+
+def _memory_device(device: str):
+    """The accelerator a study that asks for the GPU is held to (None: this machine's memory, also
+    where JAX sees no GPU here, so that the study can still be planned and listed)."""
+    if device != "gpu":
+        return None
+    from ..core.setup import resolve_device
+
+    try:
+        return resolve_device("gpu")
+    except SpuriousError:
+        return None
 
 
 def load(path: str, size: str | None = None) -> StudyConfig:
