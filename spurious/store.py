@@ -163,6 +163,8 @@ def _create(path: str):
 
 def _identify(path: str):
     """Refuse any file that is not a spurious store, reading it without writing anything."""
+    if not os.path.isfile(path):  # a FIFO would block the read below; a device is nobody's store
+        raise SpuriousError(f"{path} is not a spurious store (not a regular file); it is left as it is")
     try:
         with open(path, "rb") as fh:
             header = fh.read(100)

@@ -481,3 +481,26 @@ def test_a_certificate_that_cannot_fit_is_refused_before_it_starts():
     problem = sp.ReLUTeacherStudent(teacher=300, student=300)
     with pytest.raises(sp.SpuriousError, match="certifying a point of 90,000 parameters .* would need about 1.5 TiB"):
         certify(problem, np.eye(300))
+
+
+def test_fifos_devices_and_links_as_paths(tmp_path):
+    """A FIFO as a store or an output would block or be replaced: refused; /dev/null is written
+    directly, never replaced; an output given as a symbolic link writes the file it names."""
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    code, out, err = call("study", "status", "--store", fifo)
+    one_error_line(code, err)
+    assert "not a regular file" in err
+    code, out, err = call("run", "-k", "2", "-n", "2", "--runs", "2", "--json", fifo)
+    one_error_line(code, err)
+    assert "not a regular file" in err
+    from spurious.core.files import check_output_file, write_atomic
+
+    check_output_file(os.devnull, "--json")
+    write_atomic(os.devnull, "discarded")
+    assert not os.path.isfile(os.devnull)  # still the device
+    target, link = tmp_path / "target.json", tmp_path / "link.json"
+    link.symlink_to(target)
+    check_output_file(str(link), "--json")
+    write_atomic(link, "through the link")
+    assert link.is_symlink() and target.read_text() == "through the link"

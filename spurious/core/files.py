@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import errno
 import os
+import stat
 import tempfile
 
 from .errors import SpuriousError
@@ -46,12 +47,22 @@ def unwritable_file(path: str) -> str | None:
 
 
 def check_output_file(path: str, option: str):
-    """A file we may write: not a folder, in an existing folder we can write, writable if it exists."""
+    """A file we may write: not a folder, in an existing folder we can write, writable if it exists.
+    A symbolic link is followed (the file it names is written); a character device such as /dev/null
+    is written directly; a FIFO, socket or block device is refused (writing would block or destroy)."""
     if not path:
         raise SpuriousError(f"{option}: empty path")
     if os.path.isdir(path):
         raise SpuriousError(f"{option} {path}: is a folder, not a file")
-    folder = os.path.dirname(os.path.abspath(path))
+    target = os.path.realpath(path)
+    if os.path.exists(target) and not os.path.isfile(target):
+        if stat.S_ISCHR(os.stat(target).st_mode):
+            why = unwritable_file(target)
+            if why:
+                raise SpuriousError(f"{option} {path}: cannot write ({why})")
+            return
+        raise SpuriousError(f"{option} {path}: is not a regular file (a FIFO, socket or device)")
+    folder = os.path.dirname(target)
     if not os.path.isdir(folder):
         what = "is a file, not a folder" if os.path.exists(folder) else "does not exist"
         raise SpuriousError(f"{option} {path}: folder {folder} {what}")
@@ -77,9 +88,13 @@ def check_output_folder(path: str, option: str):
 
 
 def write_atomic(path: str | os.PathLike, data: str | bytes):
-    path = os.fspath(path)
+    path = os.path.realpath(os.fspath(path))  # through a symbolic link, not over it
     blob = data.encode("utf-8") if isinstance(data, str) else data
-    folder = os.path.dirname(os.path.abspath(path))
+    if os.path.exists(path) and stat.S_ISCHR(os.stat(path).st_mode):  # /dev/null, a terminal
+        with open(path, "wb") as fh:
+            fh.write(blob)
+        return
+    folder = os.path.dirname(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
     try:
         with os.fdopen(fd, "wb") as fh:
