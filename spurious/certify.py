@@ -287,12 +287,6 @@ def _refusal(failure: _verify.ProofFailed, point: np.ndarray, precision: int) ->
     return NotNearCriticalPoint(f"not near a critical point: {message}")
 
 
-#: memory of one entry of the Hessian in ball arithmetic, for refusing a certificate that cannot fit
-#: before it starts (measured at 128 bits: 49 bytes in an arb_mat, 89 as a Python arb; both exist
-#: while the Hessian is built)
-ARB_BYTES_PER_ENTRY = 200
-
-
 def certify(problem, point, *, precision: int | None = None, radius_factor: int = _verify.DEFAULT_RADIUS_FACTOR,
             polish: bool = False) -> Certificate:
     """Prove that a unique nondegenerate critical point of F lies near `point`; see the module docstring.
@@ -312,9 +306,9 @@ def certify(problem, point, *, precision: int | None = None, radius_factor: int 
     if precision is not None and (isinstance(precision, bool) or not isinstance(precision, (int, np.integer))
                                   or not 53 <= precision <= 4096):
         raise SpuriousError(f"precision must be an integer number of bits in [53, 4096], got {precision!r}")
-    require_memory(ARB_BYTES_PER_ENTRY * problem.size ** 2,
+    require_memory(_verify.BYTES_PER_ENTRY * problem.size ** 2,
                    f"certifying a point of {problem.size:,} parameters (its Hessian in ball arithmetic, about "
-                   f"{ARB_BYTES_PER_ENTRY} bytes an entry)")
+                   f"{_verify.BYTES_PER_ENTRY} bytes an entry)")
     if polish:
         point = newton_polish(problem, point)
     teacher = [[Fraction(float(x)) for x in row] for row in rigorous["teacher_weights"]]

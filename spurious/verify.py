@@ -74,6 +74,7 @@ import contextlib
 import hashlib
 import json
 import math
+import os
 import re
 import sys
 from dataclasses import dataclass
@@ -108,6 +109,24 @@ BOUND_KEYS = (
     "loss_at_point_lower", "loss_at_point_upper")
 CLAIM_KEYS = ("kind", "morse_index", "eigenvalue_abs_lower", "distance_upper", "loss_lower", "loss_upper",
               "spurious")
+
+
+#: memory of one Hessian entry in ball arithmetic (measured at 128 bits: 49 bytes in an arb_mat, 89 as
+#: a Python arb; both exist while the Hessian is built), to refuse a check that cannot fit before it starts
+BYTES_PER_ENTRY = 200
+
+
+class TooLargeToCheck(Exception):
+    """A certificate this machine cannot re-check: its Hessian in ball arithmetic would not fit."""
+
+
+def check_fits(parameters: int, what: str):
+    need = BYTES_PER_ENTRY * parameters * parameters
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    if need > 0.8 * total:
+        raise TooLargeToCheck(f"{what} of {parameters:,} parameters (its Hessian in ball arithmetic, about "
+                              f"{BYTES_PER_ENTRY} bytes an entry) would need about {need / 2**30:,.1f} GiB of memory; "
+                              f"this machine allows {0.8 * total / 2**30:.1f} GiB (80% of {total / 2**30:.1f} GiB)")
 
 
 class InvalidCertificate(Exception):
@@ -702,6 +721,7 @@ def verify_certificate(certificate) -> VerifiedClaim:
     k = _integer(problem.get("teacher"), "teacher")
     n = _integer(problem.get("student"), "student")
     d = _integer(problem.get("dim"), "dim")
+    check_fits(n * d, "re-checking a certificate")
     weights, point = problem.get("teacher_weights"), certificate["point"]
     _require(isinstance(weights, list) and len(weights) == k and all(isinstance(r, list) and len(r) == d for r in weights),
              f"teacher_weights must be a {k} x {d} matrix")
@@ -756,6 +776,8 @@ def load_certificate(path) -> dict:
         raise InvalidCertificate(f"not a certificate: not JSON ({error.msg} at line {error.lineno})") from None
     except UnicodeDecodeError:
         raise InvalidCertificate("not a certificate: not UTF-8 text") from None
+    except RecursionError:
+        raise InvalidCertificate("not a certificate: JSON nested too deeply") from None
 
 
 def verify_file(path) -> VerifiedClaim:
@@ -771,6 +793,9 @@ def main(argv=None) -> int:
         verified = verify_file(argv[0])
     except OSError as error:
         sys.stderr.write(f"verify: error: cannot read {argv[0]}: {error.strerror}\n")
+        return 2
+    except TooLargeToCheck as error:
+        sys.stderr.write(f"verify: error: {error}\n")
         return 2
     except InvalidCertificate as error:
         sys.stderr.write(f"verify: invalid certificate: {error}\n")

@@ -404,7 +404,7 @@ def test_verify_module_imports_no_jax_and_nothing_from_spurious():
                  if isinstance(node, ast.ImportFrom) and node.module and node.level == 0}
     relative = [node for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.level > 0]
     assert not relative
-    assert imported <= {"__future__", "contextlib", "hashlib", "json", "math", "re", "sys", "dataclasses",
+    assert imported <= {"__future__", "contextlib", "hashlib", "json", "math", "os", "re", "sys", "dataclasses",
                         "fractions", "numpy", "flint", "threadpoolctl"}
 
 

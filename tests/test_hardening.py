@@ -493,7 +493,7 @@ def test_fifos_devices_and_links_as_paths(tmp_path):
     assert "not a regular file" in err
     code, out, err = call("run", "-k", "2", "-n", "2", "--runs", "2", "--json", fifo)
     one_error_line(code, err)
-    assert "not a regular file" in err
+    assert "is a FIFO with no reader" in err
     from spurious.core.files import check_output_file, write_atomic
 
     check_output_file(os.devnull, "--json")
@@ -504,3 +504,55 @@ def test_fifos_devices_and_links_as_paths(tmp_path):
     check_output_file(str(link), "--json")
     write_atomic(link, "through the link")
     assert link.is_symlink() and target.read_text() == "through the link"
+
+
+def test_a_pipe_with_a_reader_is_written_straight_into(tmp_path):
+    """`--json >(cat > f)`: the shell passes /dev/fd/N, a FIFO with a reader."""
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    reader = subprocess.Popen(["cat", str(fifo)], stdout=subprocess.PIPE)
+    time.sleep(0.2)
+    from spurious.core.files import check_output_file, write_atomic
+
+    check_output_file(str(fifo), "--json")
+    write_atomic(fifo, "through the pipe")
+    assert reader.communicate(timeout=30)[0] == b"through the pipe"
+
+
+@pytest.mark.parametrize("argv, expect", [
+    (["run", "-k", "2", "-n", "2", "--json", "{tmp}/" + "a" * 300 + ".json"], "is too long"),
+    (["study", "run", "{tmp}/tiny.toml", "--store", ""], "--store: empty path"),
+    (["study", "run", "{tmp}/tiny.toml", "--store", "{tmp}/new.db/"], "names a folder"),
+    (["study", "run", "{tmp}/tiny.toml", "--store", "{tmp}/q.db", "--html", "{tmp}/q.db"], "is the store's own path"),
+    (["problems", "{tmp}/tiny.toml:X"], "is not a Python file"),
+])
+def test_odd_paths_are_refused_before_the_work(tmp_path, argv, expect, no_work):
+    (tmp_path / "tiny.toml").write_text(TINY)
+    before = sorted(os.listdir(tmp_path))
+    code, out, err = call(*[a.replace("{tmp}", str(tmp_path)) for a in argv])
+    one_error_line(code, err)
+    assert expect in err, err
+    assert sorted(os.listdir(tmp_path)) == before
+
+
+def test_a_long_study_name_is_refused(tmp_path, no_work):
+    path = tmp_path / "long.toml"
+    path.write_text(TINY.replace('name = "tiny"', 'name = "' + "n" * 300 + '"'))
+    code, out, err = call("study", "run", path, "--store", tmp_path / "s.db")
+    one_error_line(code, err)
+    assert "at most 100" in err and not (tmp_path / "s.db").exists()
+
+
+def test_verify_refuses_what_it_cannot_hold_and_deep_json(tmp_path):
+    from spurious.verify import FORMAT, THEOREM, VERSION, TooLargeToCheck, digest, verify_certificate
+
+    huge = {"format": FORMAT, "version": VERSION, "theorem": THEOREM, "settings": {}, "bounds": {}, "claim": {},
+            "problem": {"name": "relu-teacher-student", "teacher": 2000, "student": 2000, "dim": 2000,
+                        "teacher_weights": []}, "point": []}
+    huge["digest"] = digest(huge)  # a well-formed header, as an attacker or a typo at k = 2000 would give
+
+    with pytest.raises(TooLargeToCheck, match="would need about"):
+        verify_certificate(huge)
+    (tmp_path / "deep.json").write_text("[" * 100000)
+    code, out, err = call("verify", tmp_path / "deep.json")
+    assert code == 1 and "nested too deeply" in err and err.count("\n") == 1, err

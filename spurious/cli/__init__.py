@@ -150,6 +150,8 @@ def entry():
     """The `spurious` executable. After a signal, exit at once: letting the interpreter finalize
     while JAX's compiler threads still run can crash it."""
     code = main()
+    for signum in (signal.SIGINT, signal.SIGTERM):  # the work is done: a signal now would only garble the exit
+        signal.signal(signum, signal.SIG_IGN)
     if code in MESSAGES:
         for stream in (sys.stdout, sys.stderr):
             try:

@@ -120,10 +120,12 @@ def handle_certify(args) -> int:
 
 
 def handle_verify(args) -> int:
-    from ..verify import InvalidCertificate, verify_file
+    from ..verify import InvalidCertificate, TooLargeToCheck, verify_file
 
     try:
         verified = verify_file(args.certificate)
+    except TooLargeToCheck as error:
+        raise SpuriousError(str(error)) from None
     except InvalidCertificate as error:
         sys.stderr.write(f"spurious: error: invalid certificate: {error}\n")
         return 1

@@ -107,6 +107,10 @@ def register(subparsers):
 def _store_path(args) -> str:
     from ..store import default_path
 
+    if args.store is not None and not args.store:
+        raise SpuriousError("--store: empty path")
+    if args.store and args.store.endswith(("/", os.sep)):
+        raise SpuriousError(f"--store {args.store}: names a folder (ends with /); give the store file's path")
     return args.store or default_path()
 
 
@@ -143,7 +147,10 @@ def _execute(config, args, command: str) -> int:
     device = args.device or config.device
     check_store_path(_store_path(args), create=True)
     if not args.no_report:
-        check_output_folder(args.html or default_html_dir(_store_path(args)), "--html")
+        html = args.html or default_html_dir(_store_path(args))
+        if os.path.abspath(html) == os.path.abspath(_store_path(args)):
+            raise SpuriousError(f"--html {html}: is the store's own path")
+        check_output_folder(html, "--html")
     executor = _executor(args, device)  # a clear error before anything is written
     if args.executor == "in-process":  # (a Ray worker checks on its own machine)
         _check_cells_fit(config, device)

@@ -46,22 +46,53 @@ def unwritable_file(path: str) -> str | None:
     return None
 
 
+#: bytes our temporary name adds to a file's name (".NAME." + 8 random characters + ".tmp")
+TEMPORARY_NAME_EXTRA = 16
+
+
+def _special(path: str) -> str | None:
+    """For an existing path that is not a regular file or folder: None if we may write straight into
+    it (a character device such as /dev/null, a FIFO with a reader such as a shell's >(...)), else why not."""
+    mode = os.stat(path).st_mode
+    if not (stat.S_ISCHR(mode) or stat.S_ISFIFO(mode)):
+        return "is not a regular file (a socket or a block device)"
+    try:  # O_NONBLOCK: a FIFO without a reader says ENXIO instead of blocking
+        os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))
+    except OSError as error:
+        if error.errno == errno.ENXIO:
+            return "is a FIFO with no reader (writing would block)"
+        return f"cannot write ({_why(error)})"
+    return None
+
+
+def _name_fits(path: str, option: str):
+    folder = os.path.dirname(os.path.abspath(path)) or "/"
+    try:
+        longest = os.pathconf(folder if os.path.isdir(folder) else "/", "PC_NAME_MAX")
+    except (OSError, ValueError):
+        longest = 255
+    name = os.path.basename(os.path.abspath(path))
+    if len(name.encode()) + TEMPORARY_NAME_EXTRA > longest:
+        raise SpuriousError(f"{option}: the name {name[:40]}... is too long ({len(name.encode())} bytes; at most "
+                            f"{longest - TEMPORARY_NAME_EXTRA} here)")
+
+
 def check_output_file(path: str, option: str):
     """A file we may write: not a folder, in an existing folder we can write, writable if it exists.
-    A symbolic link is followed (the file it names is written); a character device such as /dev/null
-    is written directly; a FIFO, socket or block device is refused (writing would block or destroy)."""
+    A symbolic link is followed (the file it names is written); a character device (/dev/null) or a
+    FIFO with a reader (a shell's >(...)) is written directly; anything else that is not a regular
+    file is refused."""
     if not path:
         raise SpuriousError(f"{option}: empty path")
     if os.path.isdir(path):
         raise SpuriousError(f"{option} {path}: is a folder, not a file")
+    if os.path.exists(path) and not os.path.isfile(path):
+        why = _special(path)
+        if why:
+            raise SpuriousError(f"{option} {path}: {why}")
+        return
     target = os.path.realpath(path)
-    if os.path.exists(target) and not os.path.isfile(target):
-        if stat.S_ISCHR(os.stat(target).st_mode):
-            why = unwritable_file(target)
-            if why:
-                raise SpuriousError(f"{option} {path}: cannot write ({why})")
-            return
-        raise SpuriousError(f"{option} {path}: is not a regular file (a FIFO, socket or device)")
+    _name_fits(target, option)
     folder = os.path.dirname(target)
     if not os.path.isdir(folder):
         what = "is a file, not a folder" if os.path.exists(folder) else "does not exist"
@@ -78,6 +109,8 @@ def check_output_folder(path: str, option: str):
         raise SpuriousError(f"{option}: empty path")
     if os.path.exists(path) and not os.path.isdir(path):
         raise SpuriousError(f"{option} {path}: is a file, not a folder")
+    if not os.path.isdir(path):
+        _name_fits(path.rstrip("/\\") or path, option)
     folder = path if os.path.isdir(path) else os.path.dirname(os.path.abspath(path.rstrip("/\\") or path))
     if not os.path.isdir(folder):
         what = "is a file, not a folder" if os.path.exists(folder) else "does not exist"
@@ -88,12 +121,13 @@ def check_output_folder(path: str, option: str):
 
 
 def write_atomic(path: str | os.PathLike, data: str | bytes):
-    path = os.path.realpath(os.fspath(path))  # through a symbolic link, not over it
+    path = os.fspath(path)
     blob = data.encode("utf-8") if isinstance(data, str) else data
-    if os.path.exists(path) and stat.S_ISCHR(os.stat(path).st_mode):  # /dev/null, a terminal
+    if os.path.exists(path) and not os.path.isfile(path):  # /dev/null, a pipe: straight in, never replaced
         with open(path, "wb") as fh:
             fh.write(blob)
         return
+    path = os.path.realpath(path)  # through a symbolic link, not over it
     folder = os.path.dirname(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
     try:

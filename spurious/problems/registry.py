@@ -288,6 +288,8 @@ def _user_entry(spec: str) -> Entry:
         module = sys.modules.get(module_name)
         if module is None:
             loader_spec = importlib.util.spec_from_file_location(module_name, path)
+            if loader_spec is None or loader_spec.loader is None:
+                raise SpuriousError(f"problem spec {spec!r}: {where} is not a Python file (.py)")
             module = importlib.util.module_from_spec(loader_spec)
             sys.modules[module_name] = module
             try:

@@ -71,6 +71,8 @@ TOP_LEVEL = ("study", "grid", "params", "optimizer", "tolerances", "experiment",
 STUDY_KEYS = ("name", "title", "description", "problem", "experiment", "runs", "runs_per_cell", "seeds",
               "published", "device")
 DEVICES = ("auto", "cpu", "gpu")
+#: a study's name names its report and export files, with a size and a suffix added
+MAX_NAME = 100
 #: a study's grid: problems are built, compiled and stored one by one, so more is a mistake, not a plan
 MAX_PROBLEMS = 100_000
 #: what one planned cell holds in memory (its spec and key), for refusing a plan that cannot be held
@@ -323,6 +325,8 @@ def _parse_common(c: _Checker, study: dict) -> dict:
     name = c.scalar(study["name"], str, "[study] name")
     if not NAME_PATTERN.match(name) or "@" in name:
         c.fail("[study] name", f"{name!r} must use letters, digits, '-', '_' and '.' only")
+    if len(name) > MAX_NAME:  # it names files (reports, exports): keep it well inside a file name's limit
+        c.fail("[study] name", f"is {len(name)} characters long; at most {MAX_NAME}")
     out = {"name": name, "title": c.scalar(study.get("title", ""), str, "[study] title"),
            "description": c.scalar(study.get("description", ""), str, "[study] description")}
     device = c.scalar(study.get("device", "auto"), str, "[study] device")
