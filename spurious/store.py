@@ -35,11 +35,13 @@ import uuid
 from contextlib import contextmanager
 
 from .core.errors import SpuriousError
-from .core.files import unwritable_file, unwritable_folder
+from .core.files import check_output_file, unwritable_file, unwritable_folder
 from .core.jsonable import canonical_json
 from .core.version import __version__
 
 SCHEMA_VERSION = "1"
+#: how long a writer waits for another to finish its transaction
+BUSY_SECONDS = 60.0
 DEFAULT_PATH = "spurious.db"
 
 _SCHEMA = """
@@ -241,13 +243,7 @@ def check_store_path(path: str, create: bool = True):
         return
     if not create:
         raise SpuriousError(f"no store at {path} (run a study first, or pass --store PATH)")
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        what = "is a file, not a folder" if os.path.exists(folder) else "does not exist"
-        raise SpuriousError(f"cannot create store {path}: folder {folder} {what}")
-    why = unwritable_folder(folder)
-    if why:
-        raise SpuriousError(f"cannot create store {path}: {why}")
+    check_output_file(path, "--store")  # a new store is a new file, checked as every output file is
 
 
 class Store:
@@ -277,9 +273,9 @@ class Store:
                 if why:
                     raise SpuriousError(f"store {self.path} is read-only ({why}): `spurious study status` and "
                                         f"`spurious report` can read it; this command writes to it")
-                self.db = sqlite3.connect(self.path, timeout=60.0, isolation_level=None)
+                self.db = sqlite3.connect(self.path, timeout=BUSY_SECONDS, isolation_level=None)
                 self.db.row_factory = sqlite3.Row
-                self.db.execute("PRAGMA busy_timeout = 60000")
+                self.db.execute(f"PRAGMA busy_timeout = {int(BUSY_SECONDS * 1000)}")
                 self.db.execute("PRAGMA synchronous = FULL")
             self._check_schema()
         except sqlite3.DatabaseError as error:
@@ -297,12 +293,22 @@ class Store:
     def _prepare_writing(self):
         """Before the first write (not on open, so a writer that fails its checks leaves the file byte
         for byte): WAL, so readers work while a study runs; the marker on a store made before it."""
-        self._writing = True
-        if self.db.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
-            self.db.execute("PRAGMA journal_mode = WAL")
+        # Changing the journal mode needs the file to itself and SQLite does not wait for that (no busy
+        # handler), so writers starting together retry, for as long as the busy timeout.
+        deadline = time.monotonic() + BUSY_SECONDS
+        while True:
+            try:
+                if self.db.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                    self.db.execute("PRAGMA journal_mode = WAL")
+                break
+            except sqlite3.OperationalError as error:
+                if "locked" not in str(error) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.005 + 0.02 * (uuid.uuid4().int % 100) / 100)
         if self.db.execute("PRAGMA application_id").fetchone()[0] != APPLICATION_ID:
             self.db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
             self.db.execute("INSERT OR IGNORE INTO meta VALUES ('format', ?)", (FORMAT,))
+        self._writing = True
 
     def close(self):
         if getattr(self, "_writing", False):
