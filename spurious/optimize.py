@@ -27,6 +27,7 @@ import numpy as np
 from .core import setup as _jax
 from .core.errors import SpuriousError
 from .core.kernels import compiled
+from .core.resources import format_bytes, require_memory
 from .problems.base import Problem
 
 STOP_NORMS = ("frobenius", "max_neuron_2pi")
@@ -309,14 +310,8 @@ def memory_need(problem: Problem, runs: int, pool: int) -> tuple[int, str]:
     per_slot = 8 * 8 * size
     hessians = 3 * HESSIAN_CHUNK * 8 * size * size
     need = runs * per_run + min(pool, runs) * per_slot + hessians
-    return need, (f"{size:,} parameters: {_bytes(per_run)} per run, {_bytes(hessians)} for the dense Hessians "
+    return need, (f"{size:,} parameters: {format_bytes(per_run)} per run, {format_bytes(hessians)} for the dense Hessians "
                   f"of {HESSIAN_CHUNK} points")
-
-
-def _bytes(count):
-    from .core.resources import format_bytes
-
-    return format_bytes(count)
 
 
 def check_fits(problem: Problem, runs: int, first_run: int = 0, optimizer: GradientDescent | None = None,
@@ -324,8 +319,6 @@ def check_fits(problem: Problem, runs: int, first_run: int = 0, optimizer: Gradi
     """Refuse, before anything is allocated, runs whose indices cannot be represented or whose
     endpoints and Hessians cannot be held by the machine, or by `device` (a jax.Device) where it is an
     accelerator (SpuriousError: the estimate and the limit)."""
-    from .core.resources import require_memory
-
     settings = (optimizer or protocol(problem)).for_problem(problem)
     platform = "cpu" if device is None else device.platform
     need, detail = memory_need(problem, runs, pool_size(settings, problem, platform))

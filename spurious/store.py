@@ -258,6 +258,7 @@ class Store:
     def __init__(self, path: str | os.PathLike | None = None, create: bool = True, read_only: bool = False):
         self.path = os.fspath(path if path is not None else default_path())
         self.read_only = read_only
+        self._writing = False  # set by the first write (see _prepare_writing)
         if os.path.isdir(self.path):
             raise SpuriousError(f"store {self.path}: is a folder, not a store file")
         if not os.path.exists(self.path):
@@ -311,7 +312,7 @@ class Store:
         self._writing = True
 
     def close(self):
-        if getattr(self, "_writing", False):
+        if self._writing:
             # A store at rest is one file (rollback journal): readers then make no -wal or -shm file
             # beside it, and it can be copied as it is. Only the last connection can switch; the
             # next writer switches back to WAL.
@@ -333,7 +334,7 @@ class Store:
         """One write transaction (BEGIN IMMEDIATE: taken at once, so checks inside it hold)."""
         if self.read_only:
             raise SpuriousError(f"store {self.path} was opened read-only")
-        if not getattr(self, "_writing", False):
+        if not self._writing:
             self._prepare_writing()
         self.db.execute("BEGIN IMMEDIATE")
         try:
