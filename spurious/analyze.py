@@ -2,17 +2,30 @@
 
 Classes (in the order they are decided):
   diverged         the optimizer gave up after max_halvings step halvings
-  not_converged    still moving after max_steps
-  nonsmooth        the loss is not twice differentiable at the endpoint (e.g. a zero ReLU neuron)
-  global_minimum   loss - global_min_value <= tolerances.global_loss (problems with a known global value)
+  global_minimum   loss - global_min_value <= tolerances.global_loss (problems with a known global value),
+                   whether or not the gradient criterion was met: where the global minima are not
+                   isolated (a student wider than the teacher) descent approaches them sublinearly, and
+                   the engine stops such runs at the global value (status 'global')
+  not_converged    still moving after max_steps, and no critical point found by the rule below
+  nonsmooth        the loss is not twice differentiable at the analyzed point (e.g. a zero ReLU neuron)
   saddle           some Hessian eigenvalue < -tolerances.eigenvalue (index = how many)
   degenerate       smallest |eigenvalue| <= tolerances.eigenvalue (second-order test inconclusive)
   spurious_minimum positive definite Hessian and loss above the global value
   local_minimum    positive definite Hessian, global value unknown
 
-Families: endpoints equal up to the problem's symmetry (distance after alignment <= tolerances.family)
-form one family; all global minima form one family. Spectra are computed once per family on its
-representative, since symmetric images share their spectrum.
+Polish: every converged endpoint, and every endpoint still moving after max_steps, is polished by
+Newton's method with pseudo-inverse steps (directions of near-zero curvature are left alone, so a
+degenerate critical point, e.g. a split neuron, is reached too). A polish is kept only if it lowers
+the gradient, moves the point by at most polish_radius and does not reach the non-smooth set; the
+non-smooth check is made on the point that is analyzed. The rule for runs stopped at max_steps: when
+the polish reaches a critical point (gradient <= polish_grad) the run takes that point's class
+(`Analysis.by_rule`); otherwise it stays not_converged.
+
+Families: endpoints equal up to the problem's symmetry (distance after alignment <= tolerances.family,
+not counting differences along the problem's zero modes at the first member) form one family; all
+global minima form one family. Spectra are computed once per family on its representative, since
+symmetric images share their spectrum; the global family's representative is the member farthest
+from the non-smooth set (`Problem.nonsmooth_distance`), where the Hessian means most.
 """
 from __future__ import annotations
 
@@ -26,7 +39,7 @@ import numpy as np
 from .core import setup as _setup  # noqa: F401  (float64 before any array)
 from .core.errors import SpuriousError
 from .core.kernels import compiled
-from .optimize import CONVERGED, DIVERGED, NOT_CONVERGED, Endpoints, chunked
+from .optimize import AT_GLOBAL, CONVERGED, DIVERGED, NOT_CONVERGED, Endpoints, chunked
 from .problems.base import Problem
 from .stats import wilson_interval
 
@@ -99,7 +112,7 @@ class Analysis:
     run: np.ndarray
     params: np.ndarray  # polished where the polish succeeded
     loss: np.ndarray
-    grad_norm: np.ndarray  # ||grad F||_F after polishing
+    grad_norm: np.ndarray  # ||grad F||_F at the analyzed point (after polishing, where polished)
     polished: np.ndarray
     cls: np.ndarray
     morse_index: np.ndarray  # -1 where unknown
@@ -109,6 +122,8 @@ class Analysis:
     families: tuple[Family, ...]
     tolerances: Tolerances
     seconds: float = 0.0
+    #: bool per run: stopped at max_steps and classified by the polish rule (see the module docstring)
+    by_rule: np.ndarray | None = None
 
     def counts(self) -> dict[str, int]:
         return {c: int(np.sum(self.cls == c)) for c in CLASSES if np.any(self.cls == c)}
@@ -119,6 +134,10 @@ class Analysis:
         hits = int(np.isin(self.cls, classes).sum())
         low, high = wilson_interval(hits, len(self.cls))
         return hits, hits / max(1, len(self.cls)), low, high
+
+
+#: eigenvalues below this fraction of the largest |eigenvalue| are left out of a polish step
+PSEUDO_INVERSE_CUTOFF = 1e-10
 
 
 def _newton_polish(problem: Problem, iterations: int, grad_tol: float):
@@ -132,7 +151,10 @@ def _newton_polish(problem: Problem, iterations: int, grad_tol: float):
         def body(carry):
             i, x, _ = carry
             g = problem.grad(x).reshape(size)
-            x = x - jnp.linalg.solve(problem.hessian(x), g).reshape(shape)
+            values, vectors = jnp.linalg.eigh(problem.hessian(x))
+            keep = jnp.abs(values) > PSEUDO_INVERSE_CUTOFF * jnp.max(jnp.abs(values))
+            inverse = jnp.where(keep, 1.0 / jnp.where(keep, values, 1.0), 0.0)
+            x = x - (vectors @ (inverse * (vectors.T @ g))).reshape(shape)
             g = problem.grad(x)
             return i + 1, x, jnp.sqrt(jnp.sum(g * g))
 
@@ -143,18 +165,28 @@ def _newton_polish(problem: Problem, iterations: int, grad_tol: float):
     return jax.jit(jax.vmap(one))
 
 
+def _grad_norm_kernel(problem: Problem):
+    return compiled(problem, ("analyze", "grad_norm"), lambda: jax.jit(jax.vmap(
+        lambda x: jnp.sqrt(jnp.sum(problem.grad(x) ** 2)))))
+
+
 def polish(problem: Problem, params: np.ndarray, tolerances: Tolerances = Tolerances()):
-    """Newton-polish points; returns (params, grad_norm, polished) with rejected polishes undone."""
+    """Newton-polish points (pseudo-inverse steps); returns (params, grad_norm, polished) with rejected
+    polishes undone: one that does not lower the gradient norm, moves the point further than
+    polish_radius (max-abs), or lands where the loss is not twice differentiable."""
     params = np.asarray(params, dtype=np.float64)
+    if not len(params):
+        return params, np.zeros(0), np.zeros(0, dtype=bool)
     newton = compiled(problem, ("analyze", "polish", tolerances.polish_iterations, tolerances.polish_grad),
                       lambda: _newton_polish(problem, tolerances.polish_iterations, tolerances.polish_grad))
     new, gnorm = chunked(newton, params)
     moved = np.max(np.abs(new - params).reshape(len(params), -1), axis=1)
     ok = np.isfinite(gnorm) & (moved <= tolerances.polish_radius) & np.all(np.isfinite(new).reshape(len(params), -1), axis=1)
-    grad_norm = compiled(problem, ("analyze", "grad_norm"), lambda: jax.jit(jax.vmap(
-        lambda x: jnp.sqrt(jnp.sum(problem.grad(x) ** 2)))))
-    old_norm = chunked(grad_norm, params)
+    old_norm = chunked(_grad_norm_kernel(problem), params)
     ok &= gnorm <= np.maximum(old_norm, tolerances.polish_grad)
+    for i in np.flatnonzero(ok & (moved > 0)):
+        if problem.nonsmooth_reason(new[i]):  # Newton reached a kink: its Hessian there is noise
+            ok[i] = False
     out = np.where(ok.reshape((-1,) + (1,) * (params.ndim - 1)), new, params)
     return out, np.where(ok, gnorm, old_norm), ok
 
@@ -210,21 +242,34 @@ def zero_mode_count(problem: Problem, point: np.ndarray) -> int:
     return _orthonormal_span(problem.zero_modes(np.asarray(point)), problem.size).shape[1]
 
 
-def group_families(order, loss, points, symmetry, tolerances: "Tolerances") -> list[list[int]]:
+def family_distance(symmetry, first: np.ndarray, point: np.ndarray, modes: np.ndarray) -> float:
+    """Max-abs distance from `first` to the best symmetric image of `point`, not counting the part of
+    the difference along `modes` (an orthonormal basis (P, m) of the zero modes at `first`): points that
+    differ only along a flat direction of the problem (a continuous symmetry, or moving weight between
+    two parallel ReLU neurons) are one critical set."""
+    difference = (np.asarray(first) - symmetry.align(first, point)).reshape(-1)
+    if modes.shape[1]:
+        difference = difference - modes @ (modes.T @ difference)
+    return float(np.max(np.abs(difference)))
+
+
+def group_families(order, loss, points, problem: Problem, tolerances: "Tolerances") -> list[list[int]]:
     """Group items (indices, visited in `order`) into families: an item joins the first family whose
-    first member has a loss within tolerances.family_loss (relative) and a symmetry distance <= tolerances.family;
+    first member has a loss within tolerances.family_loss (relative) and a family_distance <= tolerances.family;
     otherwise it starts one. The one grouping rule, used for the runs of one call (analyze) and for
     the families of a study's cells (studies.merge_families)."""
     groups: list[list[int]] = []
+    modes: list[np.ndarray] = []
     for i in order:
-        for group in groups:
+        for group, basis in zip(groups, modes):
             rep = group[0]
             if abs(loss[i] - loss[rep]) <= tolerances.family_loss * max(1.0, abs(loss[rep])) and \
-                    symmetry.distance(points[rep], points[i]) <= tolerances.family:
+                    family_distance(problem.symmetry, points[rep], points[i], basis) <= tolerances.family:
                 group.append(i)
                 break
         else:
             groups.append([i])
+            modes.append(_orthonormal_span(problem.zero_modes(np.asarray(points[i])), problem.size))
     return groups
 
 
@@ -239,14 +284,37 @@ def classify_point(loss: float, spectrum: np.ndarray, global_min_value, toleranc
     return ("spurious_minimum" if global_min_value is not None else "local_minimum"), 0
 
 
+#: members of a non-isolated global family whose spectra are tried, farthest from the non-smooth set first
+GLOBAL_REPRESENTATIVE_TRIES = 8
+
+
+def _global_representative(problem: Problem, members: list[int], params: np.ndarray, loss: np.ndarray,
+                           tolerances: Tolerances) -> tuple[int, np.ndarray, np.ndarray]:
+    """The global family's representative, its (polished) point and its spectrum: the member farthest from the non-smooth
+    set (ties: lowest loss) whose Hessian has no eigenvalue below -tolerances.eigenvalue; near the
+    non-smooth part of a non-isolated set of global minima (a vanishing ReLU neuron) the Hessian of a
+    point that has not reached the set can have negative eigenvalues. If none of the first
+    GLOBAL_REPRESENTATIVE_TRIES qualifies, the first is kept and its spectrum reported as it is."""
+    ranked = sorted(members, key=lambda i: (-problem.nonsmooth_distance(params[i]), loss[i], i))
+    tries = ranked[:GLOBAL_REPRESENTATIVE_TRIES]
+    # runs stopped at the global value were not polished: where the minimum is isolated Newton takes
+    # the representative onto it (exact spectrum); elsewhere the polish is rejected and nothing changes
+    points, _, _ = polish(problem, params[tries], tolerances)
+    spectra = hessian_spectra(problem, points)
+    for i, point, spectrum in zip(tries, points, spectra):
+        if spectrum[0] >= -tolerances.eigenvalue:
+            return i, point, spectrum
+    return tries[0], points[0], spectra[0]
+
+
 def analyze(problem: Problem, endpoints: Endpoints, tolerances: Tolerances | None = None) -> Analysis:
     started = time.perf_counter()
     tolerances = tolerances or Tolerances()
     total = len(endpoints)
     params = np.array(endpoints.params, dtype=np.float64)
+    status = np.asarray(endpoints.status)
     cls = np.array(["" for _ in range(total)], dtype=object)
-    cls[endpoints.status == DIVERGED] = "diverged"
-    cls[endpoints.status == NOT_CONVERGED] = "not_converged"
+    cls[status == DIVERGED] = "diverged"
     grad_norm = np.full(total, np.nan)
     polished = np.zeros(total, dtype=bool)
     morse_index = np.full(total, -1)
@@ -254,30 +322,44 @@ def analyze(problem: Problem, endpoints: Endpoints, tolerances: Tolerances | Non
     lam_max = np.full(total, np.nan)
     family_of = np.full(total, -1)
 
-    converged = np.flatnonzero(endpoints.status == CONVERGED)
-    for i in converged:
-        if problem.nonsmooth_reason(params[i]):
-            cls[i] = "nonsmooth"
-    smooth = converged[cls[converged] == ""]
-    if len(smooth):
-        params[smooth], grad_norm[smooth], polished[smooth] = polish(problem, params[smooth], tolerances)
+    # Runs stopped at the global value are decided by their loss: no polish (near a non-isolated set of
+    # minima Newton has nothing to converge to). Converged runs, and runs stopped at max_steps (the
+    # rule), are polished.
+    polishable = np.flatnonzero((status == CONVERGED) | (status == NOT_CONVERGED))
+    if len(polishable):
+        params[polishable], grad_norm[polishable], polished[polishable] = polish(problem, params[polishable],
+                                                                             tolerances)
+    unpolished = np.flatnonzero(status == AT_GLOBAL)
+    if len(unpolished):
+        grad_norm[unpolished] = chunked(_grad_norm_kernel(problem), params[unpolished])
     batched_loss = compiled(problem, ("analyze", "loss"), lambda: jax.jit(jax.vmap(problem.loss)))
-    loss = np.asarray(batched_loss(jnp.asarray(params)))
+    loss = chunked(batched_loss, params, chunk=256) if total else np.zeros(0)
 
-    # Families: global minima together; the rest by symmetry distance, compared within equal loss.
     gmin = problem.global_min_value
+    candidates = np.flatnonzero(cls == "")
     is_global = np.zeros(total, dtype=bool)
     if gmin is not None:
-        is_global[smooth] = loss[smooth] - gmin <= tolerances.global_loss
-    groups: list[list[int]] = []
-    global_group = [int(i) for i in smooth if is_global[i]]
-    if global_group:
-        groups.append(global_group)
-    others = sorted((int(i) for i in smooth if not is_global[i]), key=lambda j: loss[j])
-    groups.extend(group_families(others, loss, params, problem.symmetry, tolerances))
+        is_global[candidates] = loss[candidates] - gmin <= tolerances.global_loss
+    capped = (status == NOT_CONVERGED) & ~is_global
+    reached = grad_norm <= tolerances.polish_grad
+    by_rule = capped & polished & reached
+    cls[capped & ~by_rule] = "not_converged"
+    for i in np.flatnonzero((cls == "") & ~is_global):
+        if problem.nonsmooth_reason(params[i]):
+            cls[i] = "nonsmooth"
 
+    # Families: global minima together; the rest by symmetry distance, compared within equal loss.
+    groups: list[list[int]] = []
+    global_group = [int(i) for i in np.flatnonzero(is_global)]
+    others = sorted((int(i) for i in np.flatnonzero((cls == "") & ~is_global)), key=lambda j: loss[j])
+    groups.extend(group_families(others, loss, params, problem, tolerances))
     rep_ids = [g[0] for g in groups]
     spectra = hessian_spectra(problem, params[rep_ids])
+    if global_group:
+        rep, params[rep], spectrum = _global_representative(problem, global_group, params, loss, tolerances)
+        loss[rep] = float(batched_loss(jnp.asarray(params[rep][None]))[0])
+        groups.insert(0, [rep] + [i for i in global_group if i != rep])
+        spectra.insert(0, spectrum)
     families = []
     for fid, (members, spectrum) in enumerate(zip(groups, spectra)):
         rep = members[0]
@@ -301,4 +383,4 @@ def analyze(problem: Problem, endpoints: Endpoints, tolerances: Tolerances | Non
     return Analysis(run=endpoints.run, params=params, loss=loss, grad_norm=grad_norm, polished=polished,
                     cls=cls.astype(str), morse_index=morse_index, lambda_min=lam_min, lambda_max=lam_max,
                     family=family_of, families=tuple(families), tolerances=tolerances,
-                    seconds=time.perf_counter() - started)
+                    seconds=time.perf_counter() - started, by_rule=by_rule)

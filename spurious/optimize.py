@@ -31,7 +31,9 @@ from .core.resources import format_bytes, require_memory
 from .problems.base import Problem
 
 STOP_NORMS = ("frobenius", "max_neuron_2pi")
-CONVERGED, NOT_CONVERGED, DIVERGED = "converged", "not_converged", "diverged"
+#: how a run ended: the gradient criterion; the loss reached the problem's known global value (descent
+#: monotone so far); still moving after max_steps; given up after max_halvings restarts
+CONVERGED, AT_GLOBAL, NOT_CONVERGED, DIVERGED = "converged", "global", "not_converged", "diverged"
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,15 @@ class GradientDescent:
     positive definite, the stop norm reaches grad_tol, and the point moves at most
     `newton_radius`. A failed try is repeated once the norm has shrunk by `newton_retry`.
     None: pure gradient descent, as in the papers.
+    global_stop: a run whose loss comes within global_stop of the problem's known global value, its
+    descent monotone so far, stops there ('global'): it ends in the set of global minima, whose points
+    the analysis calls global minima by their loss (Tolerances.global_loss, which must not be smaller).
+    Where that set is not isolated (a student wider than the teacher) gradient descent approaches it
+    sublinearly and the gradient criterion may take 10^6 steps. None: follow every run to the
+    gradient criterion, as in the papers. Ignored where the global value is unknown.
+    monotone_tol: a step counts as raising the loss when the loss grows by more than monotone_tol *
+    max(1, F(start)) (rounding of the loss is about 1e-16 of its terms); each run records its largest
+    rise (`Endpoints.loss_rise`), and only monotone runs are stopped at the global value.
     pool, sync_steps: engine sizes (slots advanced together, steps between host checks); pool None
     picks one for the device and problem (see `pool_size`).
     """
@@ -65,12 +76,14 @@ class GradientDescent:
     newton_radius: float = 1e-2
     newton_iterations: int = 10
     newton_retry: float = 0.1
+    global_stop: float | None = 1e-8
+    monotone_tol: float = 1e-12
     pool: int | None = None
     sync_steps: int = 250
 
     def __post_init__(self):
         positive = {"step": self.step, "grad_tol": self.grad_tol, "divergence_threshold": self.divergence_threshold,
-                    "newton_radius": self.newton_radius}
+                    "newton_radius": self.newton_radius, "monotone_tol": self.monotone_tol}
         for name, value in positive.items():
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
                 raise SpuriousError(f"{name} must be a positive finite number, got {value!r}")
@@ -84,6 +97,9 @@ class GradientDescent:
             raise SpuriousError(f"unknown stop_norm {self.stop_norm!r}: choose one of {', '.join(STOP_NORMS)}")
         if self.newton_switch is not None and not (math.isfinite(self.newton_switch) and self.newton_switch > 0):
             raise SpuriousError(f"newton_switch must be positive or None, got {self.newton_switch!r}")
+        if self.global_stop is not None and not (isinstance(self.global_stop, (int, float)) and not isinstance(
+                self.global_stop, bool) and math.isfinite(self.global_stop) and self.global_stop > 0):
+            raise SpuriousError(f"global_stop must be a positive number or None, got {self.global_stop!r}")
 
     def for_problem(self, problem: Problem) -> "GradientDescent":
         """These settings with the stop norm filled in from the problem where none is named."""
@@ -100,13 +116,15 @@ class GradientDescent:
 
 def protocol(problem: Problem, name: str | None = None, **overrides) -> GradientDescent:
     """The optimizer of one of the problem's named protocols (default: its `default_protocol`), with
-    any GradientDescent field overridden; `newton_switch=False` means None (pure gradient descent)."""
+    any GradientDescent field overridden; `newton_switch=False` and `global_stop=False` mean None
+    (pure gradient descent, followed to the gradient criterion)."""
     name = problem.default_protocol if name is None else name
     protocols = problem.protocols()
     if name not in protocols:
         raise SpuriousError(f"{problem.name} has no protocol {name!r} (protocols: {', '.join(protocols)})")
-    if overrides.get("newton_switch") is False:
-        overrides["newton_switch"] = None
+    for setting in ("newton_switch", "global_stop"):
+        if overrides.get(setting) is False:
+            overrides[setting] = None
     fields = {f for f in GradientDescent.__dataclass_fields__}
     unknown = sorted(set(overrides) - fields)
     if unknown:
@@ -128,20 +146,37 @@ class Endpoints:
     steps: np.ndarray
     halvings: np.ndarray
     newton: np.ndarray  # bool: finished by the Newton switch
-    status: np.ndarray  # 'converged' | 'not_converged' | 'diverged'
-    seed: int
+    status: np.ndarray  # 'converged' | 'global' | 'not_converged' | 'diverged'
+    seed: int | None  # None: descended from given points
     optimizer: GradientDescent
     seconds: float
     device: str = "cpu"
+    #: largest single-step rise of the loss over the (last restart of the) run, relative to
+    #: max(1, F(start)); -inf if it never rose, nan where not recorded (e.g. SGD endpoints)
+    loss_rise: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.run)
+
+    @property
+    def monotone(self) -> np.ndarray:
+        """bool per run: gradient descent never raised the loss beyond rounding (optimizer.monotone_tol)."""
+        if self.loss_rise is None:
+            return np.zeros(len(self.run), dtype=bool)
+        return np.asarray(self.loss_rise) <= self.optimizer.monotone_tol
 
 
 def stop_norm_fn(name: str) -> Callable:
     if name == "frobenius":
         return lambda g: jnp.sqrt(jnp.sum(g * g))
     return lambda g: 2.0 * math.pi * jnp.max(jnp.sqrt(jnp.sum(g.reshape(g.shape[0], -1) ** 2, axis=-1)))
+
+
+def global_stop_value(settings: GradientDescent, problem: Problem) -> float | None:
+    """The loss at or below which a monotone run stops at the global value (None: never)."""
+    if settings.global_stop is None or problem.global_min_value is None:
+        return None
+    return float(problem.global_min_value) + settings.global_stop
 
 
 def run_key(seed, run) -> jax.Array:
@@ -178,38 +213,53 @@ def _build(problem: Problem, what: str, *static):
 
 
 def _advance_kernel(problem: Problem, settings: GradientDescent, steps_per_call: int):
+    """Up to steps_per_call gradient steps of every live slot. Each step evaluates the loss with the
+    gradient: `previous` is the loss before the last step (inf right after a start or restart),
+    `rise` the largest increase so far relative to `scale` = max(1, F(start)). A slot stops
+    ('done') when its gradient meets the criterion (reason 1) or, with monotone descent, its loss
+    reaches the global value (reason 2)."""
     norm = stop_norm_fn(settings.stop_norm)
-    batched_grad = jax.vmap(problem.grad)
+    batched = jax.vmap(problem.loss_and_grad)
     batched_norm = jax.vmap(norm)
     expand = (slice(None),) + (None,) * len(problem.shape)
+    global_value = global_stop_value(settings, problem)
 
     def body(carry):
-        i, params, start, step, steps, halvings, done, gnorm = carry
-        grads = batched_grad(params)
+        i, params, start, step, steps, halvings, done, reason, gnorm, previous, rise, scale = carry
+        value, grads = batched(params)
         gnorm = batched_norm(grads)
-        converged = gnorm <= settings.grad_tol
-        blown_up = ~jnp.isfinite(gnorm) | (gnorm > settings.divergence_threshold)
-        active = ~done & ~converged & (steps < settings.max_steps) & (halvings <= settings.max_halvings)
+        active = ~done & (steps < settings.max_steps) & (halvings <= settings.max_halvings)
+        blown_up = ~jnp.isfinite(gnorm) | (gnorm > settings.divergence_threshold) | ~jnp.isfinite(value)
+        fresh = jnp.isinf(previous)
+        scale = jnp.where(active & fresh, jnp.maximum(1.0, jnp.abs(value)), scale)
+        rise = jnp.where(active & ~fresh & ~blown_up, jnp.maximum(rise, (value - previous) / scale), rise)
+        converged = ~done & (gnorm <= settings.grad_tol)
+        at_global = jnp.zeros_like(converged) if global_value is None else (
+            ~done & ~converged & ~blown_up & (value <= global_value) & (rise <= settings.monotone_tol))
+        stop = converged | at_global
         restart = active & blown_up
-        move = active & ~blown_up
+        move = active & ~blown_up & ~stop
         params = jnp.where(move[expand], params - step[expand] * grads,
                            jnp.where(restart[expand], start, params))
         step = jnp.where(restart, 0.5 * step, step)
         halvings = halvings + restart
         steps = steps + move
-        done = done | converged
-        return i + 1, params, start, step, steps, halvings, done, gnorm
+        previous = jnp.where(restart, jnp.inf, jnp.where(move, value, previous))
+        rise = jnp.where(restart, -jnp.inf, rise)
+        reason = jnp.where(converged, 1, jnp.where(at_global, 2, reason))
+        done = done | stop
+        return i + 1, params, start, step, steps, halvings, done, reason, gnorm, previous, rise, scale
 
     def cond(carry):
-        i, _, _, _, steps, halvings, done, _ = carry
+        i, _, _, _, steps, halvings, done = carry[:7]
         live = ~done & (steps < settings.max_steps) & (halvings <= settings.max_halvings)
         return (i < steps_per_call) & jnp.any(live)
 
     @jax.jit
-    def advance(params, start, step, steps, halvings, done, gnorm):
-        carry = (0, params, start, step, steps, halvings, done, gnorm)
-        _, params, _, step, steps, halvings, done, gnorm = jax.lax.while_loop(cond, body, carry)
-        return params, step, steps, halvings, done, gnorm
+    def advance(params, start, step, steps, halvings, done, reason, gnorm, previous, rise, scale):
+        carry = (0, params, start, step, steps, halvings, done, reason, gnorm, previous, rise, scale)
+        _, params, _, *rest = jax.lax.while_loop(cond, body, carry)
+        return (params, *rest)
 
     return advance
 
@@ -345,22 +395,50 @@ def multistart(
         raise SpuriousError(f"seed must be an integer in 0..2^63-1, got {seed!r}")
     jax_device = _jax.resolve_device(device)
     check_fits(problem, int(runs), int(first_run), settings, jax_device)
+    run_ids = np.arange(first_run, first_run + runs, dtype=np.int64)
     started = time.perf_counter()
     with jax.default_device(jax_device):
-        result = _multistart(problem, int(runs), int(seed), settings, int(first_run), progress, jax_device.platform)
-    return Endpoints(**result, seed=int(seed), optimizer=settings, seconds=time.perf_counter() - started,
-                     device=jax_device.platform)
+        result = _descend(problem, lambda positions: starts(problem, int(seed), run_ids[positions]), int(runs),
+                          settings, progress, jax_device.platform)
+    return Endpoints(run=run_ids, **result, seed=int(seed), optimizer=settings,
+                     seconds=time.perf_counter() - started, device=jax_device.platform)
 
 
-def _multistart(problem, runs, seed, settings, first_run, progress, platform):
+def descend(problem: Problem, points, optimizer: GradientDescent | None = None, device: str = "auto",
+            progress: Callable[[int, int], None] | None = None) -> Endpoints:
+    """Gradient descent from the given starting points (an array of shape (R, *problem.shape)), by the
+    same engine and stop rules as `multistart`; runs are numbered 0..R-1 and `seed` is None."""
+    settings = (optimizer or protocol(problem)).for_problem(problem)
+    try:
+        points = np.asarray(points, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise SpuriousError("starting points must be a numeric array") from None
+    if points.ndim != 1 + len(problem.shape) or tuple(points.shape[1:]) != tuple(problem.shape) or not len(points):
+        raise SpuriousError(f"starting points must have shape (R, {', '.join(map(str, problem.shape))}) with R >= 1, "
+                            f"got {points.shape}")
+    if not np.all(np.isfinite(points)):
+        raise SpuriousError("starting points contain NaN or infinity")
+    jax_device = _jax.resolve_device(device)
+    check_fits(problem, len(points), 0, settings, jax_device)
+    started = time.perf_counter()
+    with jax.default_device(jax_device):
+        result = _descend(problem, lambda positions: points[positions], len(points), settings, progress,
+                          jax_device.platform)
+    return Endpoints(run=np.arange(len(points), dtype=np.int64), **result, seed=None, optimizer=settings,
+                     seconds=time.perf_counter() - started, device=jax_device.platform)
+
+
+def _descend(problem, start_points, runs, settings, progress, platform):
+    """The pool driver: runs 0..runs-1 start from start_points(positions) (an array of positions in
+    0..runs-1), advance in a pool of slots, and end by the settings' stop rules."""
     shape = problem.shape
-    run_ids = np.arange(first_run, first_run + runs, dtype=np.int64)
     out_params = np.zeros((runs, *shape))
     out_gnorm = np.full(runs, np.inf)
     out_steps = np.zeros(runs, dtype=np.int64)
     out_halvings = np.zeros(runs, dtype=np.int64)
     out_newton = np.zeros(runs, dtype=bool)
     out_status = np.empty(runs, dtype=object)
+    out_rise = np.full(runs, -np.inf)
 
     largest_pool = pool_size(settings, problem, platform)
     pool = _bucket(runs, largest_pool)
@@ -372,7 +450,11 @@ def _multistart(problem, runs, seed, settings, first_run, progress, platform):
     steps = np.zeros(pool, dtype=np.int64)
     halvings = np.zeros(pool, dtype=np.int64)
     done = np.ones(pool, dtype=bool)
+    reason = np.zeros(pool, dtype=np.int32)  # why a slot stopped: 1 gradient criterion, 2 global value
     gnorm = np.full(pool, np.inf)
+    previous = np.full(pool, np.inf)  # loss before the last step (inf: none since the start)
+    rise = np.full(pool, -np.inf)  # largest relative rise of the loss so far
+    scale = np.ones(pool)  # max(1, F(start))
     newton_tried_at = np.full(pool, np.inf)
     previous_gnorm = np.full(pool, np.inf)  # stop norm at the last sync
     previous_rate = np.full(pool, np.inf)  # its shrink factor over the sync before
@@ -382,7 +464,7 @@ def _multistart(problem, runs, seed, settings, first_run, progress, platform):
         nonlocal next_run
         take = slots[: max(0, min(len(slots), runs - next_run))]
         if len(take):
-            fresh = starts(problem, seed, run_ids[next_run: next_run + len(take)])
+            fresh = start_points(np.arange(next_run, next_run + len(take)))
             params[take] = fresh
             start[take] = fresh
             slot_run[take] = np.arange(next_run, next_run + len(take))
@@ -390,7 +472,11 @@ def _multistart(problem, runs, seed, settings, first_run, progress, platform):
             steps[take] = 0
             halvings[take] = 0
             done[take] = False
+            reason[take] = 0
             gnorm[take] = np.inf
+            previous[take] = np.inf
+            rise[take] = -np.inf
+            scale[take] = 1.0
             newton_tried_at[take] = np.inf
             previous_gnorm[take] = np.inf
             previous_rate[take] = np.inf
@@ -406,6 +492,7 @@ def _multistart(problem, runs, seed, settings, first_run, progress, platform):
             out_halvings[r] = halvings[slot]
             out_newton[r] = by_newton
             out_status[r] = status
+            out_rise[r] = rise[slot]
             slot_run[slot] = -1
             done[slot] = True
         finished += len(slots)
@@ -413,14 +500,16 @@ def _multistart(problem, runs, seed, settings, first_run, progress, platform):
     refill(np.arange(pool))
     while finished < runs:
         advance = _kernel(problem, "advance", settings, settings.sync_steps)
-        result = advance(params, start, step, steps, halvings, done, gnorm)
-        params, step, steps, halvings, new_done, gnorm = (np.array(a) for a in result)
+        result = advance(params, start, step, steps, halvings, done, reason, gnorm, previous, rise, scale)
+        params, step, steps, halvings, new_done, reason, gnorm, previous, rise, scale = (np.array(a) for a in result)
         occupied = slot_run >= 0
-        converged = occupied & new_done
+        converged = occupied & new_done & (reason == 1)
+        at_global = occupied & new_done & (reason == 2)
         diverged = occupied & ~new_done & (halvings > settings.max_halvings)
         exhausted = occupied & ~new_done & ~diverged & (steps >= settings.max_steps)
         done = ~occupied | new_done
         harvest(np.flatnonzero(converged), CONVERGED)
+        harvest(np.flatnonzero(at_global), AT_GLOBAL)
         harvest(np.flatnonzero(diverged), DIVERGED)
         harvest(np.flatnonzero(exhausted), NOT_CONVERGED)
 
@@ -457,14 +546,15 @@ def _multistart(problem, runs, seed, settings, first_run, progress, platform):
             target = _shrunk(len(slot_run), len(live), factor=shrink_factor)
             if len(live) and target < len(slot_run):
                 keep = np.concatenate([live, free[: target - len(live)]])
-                (slot_run, params, start, step, steps, halvings, done, gnorm, newton_tried_at, previous_gnorm,
-                 previous_rate) = (a[keep] for a in (slot_run, params, start, step, steps, halvings, done, gnorm,
-                                                     newton_tried_at, previous_gnorm, previous_rate))
+                (slot_run, params, start, step, steps, halvings, done, reason, gnorm, previous, rise, scale,
+                 newton_tried_at, previous_gnorm, previous_rate) = (
+                    a[keep] for a in (slot_run, params, start, step, steps, halvings, done, reason, gnorm, previous,
+                                      rise, scale, newton_tried_at, previous_gnorm, previous_rate))
         if progress is not None:
             progress(finished, runs)
 
     # in pool-sized chunks: one batched call over all R endpoints would hold every run's pairwise
     # intermediates at once (about 20x the endpoint array at k = 6)
     losses = chunked(_kernel(problem, "loss"), out_params, chunk=largest_pool)
-    return dict(run=run_ids, params=out_params, loss=losses, grad_norm=out_gnorm, steps=out_steps,
-                halvings=out_halvings, newton=out_newton, status=out_status.astype(str))
+    return dict(params=out_params, loss=losses, grad_norm=out_gnorm, steps=out_steps, halvings=out_halvings,
+                newton=out_newton, status=out_status.astype(str), loss_rise=out_rise)

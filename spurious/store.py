@@ -62,7 +62,8 @@ CREATE TABLE IF NOT EXISTS runs (
   study_id INTEGER NOT NULL, problem_key TEXT NOT NULL, seed INTEGER NOT NULL, run INTEGER NOT NULL,
   cell INTEGER NOT NULL, status TEXT, class TEXT, loss REAL, grad_norm REAL, polished_grad_norm REAL,
   polished INTEGER, steps INTEGER, halvings INTEGER, newton INTEGER, morse_index INTEGER,
-  lambda_min REAL, lambda_max REAL, cell_family INTEGER, PRIMARY KEY (study_id, problem_key, seed, run));
+  lambda_min REAL, lambda_max REAL, cell_family INTEGER, loss_rise REAL,
+  PRIMARY KEY (study_id, problem_key, seed, run));
 CREATE TABLE IF NOT EXISTS cell_families (
   study_id INTEGER NOT NULL, cell INTEGER NOT NULL, local INTEGER NOT NULL, problem_key TEXT NOT NULL,
   seed INTEGER, run INTEGER, loss REAL, class TEXT, morse_index INTEGER, lambda_min REAL, lambda_max REAL,
@@ -88,7 +89,10 @@ _CERTIFICATIONS = """CREATE TABLE IF NOT EXISTS certifications (
   PRIMARY KEY (study_id, problem_key, family))"""
 
 RUN_COLUMNS = ("status", "class", "loss", "grad_norm", "polished_grad_norm", "polished", "steps", "halvings",
-               "newton", "morse_index", "lambda_min", "lambda_max", "cell_family")
+               "newton", "morse_index", "lambda_min", "lambda_max", "cell_family", "loss_rise")
+#: run columns added after schema 1 shipped: a writer adds them to an older store at its first write,
+#: and readers of an older store see them as NULL
+ADDED_RUN_COLUMNS = {"loss_rise": "REAL"}
 
 
 class StudyBusy(SpuriousError):
@@ -306,6 +310,10 @@ class Store:
                 if "locked" not in str(error) or time.monotonic() > deadline:
                     raise
                 time.sleep(0.005 + 0.02 * (uuid.uuid4().int % 100) / 100)
+        have = {r[1] for r in self.db.execute("PRAGMA table_info(runs)")}
+        for column, kind in ADDED_RUN_COLUMNS.items():
+            if column not in have:
+                self.db.execute(f"ALTER TABLE runs ADD COLUMN {column} {kind}")
         if self.db.execute("PRAGMA application_id").fetchone()[0] != APPLICATION_ID:
             self.db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
             self.db.execute("INSERT OR IGNORE INTO meta VALUES ('format', ?)", (FORMAT,))
@@ -516,8 +524,8 @@ class Store:
                             cell["first_run"], cell["runs"], canonical_json(cell), canonical_json(summary),
                             result["seconds"]["total"], result["device"], result["version"], now))
                 names = ("status", "class", "loss", "grad_norm", "polished_grad_norm", "polished", "steps",
-                         "halvings", "newton", "morse_index", "lambda_min", "lambda_max", "family")
-                columns = [runs[n] for n in names]
+                         "halvings", "newton", "morse_index", "lambda_min", "lambda_max", "family", "loss_rise")
+                columns = [runs[n] if n in runs else [None] * len(runs["run"]) for n in names]
                 db.executemany(
                     f"INSERT INTO runs VALUES (?,?,?,?,?,{','.join('?' * len(RUN_COLUMNS))})",
                     [(study_id, cell["problem_key"], cell["seed"], run, cell["index"], *values)
@@ -618,9 +626,13 @@ class Store:
     # notebook and `spurious export` see the same columns and values by construction.
     _RUNS_SQL = ("SELECT r.problem_key, r.seed, r.run, r.cell, r.status, r.class, r.loss, r.grad_norm, "
                  "r.polished_grad_norm, r.polished, r.steps, r.halvings, r.newton, r.morse_index, "
-                 "r.lambda_min, r.lambda_max, r.cell_family, COALESCE(m.family, -1) AS family FROM runs r "
+                 "r.lambda_min, r.lambda_max, r.cell_family, COALESCE(m.family, -1) AS family, {loss_rise} "
+                 "AS loss_rise FROM runs r "
                  "LEFT JOIN family_members m ON m.study_id = r.study_id AND m.cell = r.cell "
                  "AND m.local = r.cell_family WHERE r.study_id = ? ORDER BY r.cell, r.seed, r.run")
+
+    def _has_run_column(self, column: str) -> bool:
+        return column in {r[1] for r in self.db.execute("PRAGMA table_info(runs)")}
 
     @contextmanager
     def snapshot(self):
@@ -637,7 +649,8 @@ class Store:
         outcome; `family` is the problem-level family id once the problem is complete (else -1),
         `cell_family` the id in its cell; `polished` and `newton` are bools."""
         key = self.resolve(study)
-        cursor = self.db.execute(self._RUNS_SQL, (self._id(key),))
+        sql = self._RUNS_SQL.format(loss_rise="r.loss_rise" if self._has_run_column("loss_rise") else "NULL")
+        cursor = self.db.execute(sql, (self._id(key),))
         columns = [d[0] for d in cursor.description]
         flags = [i for i, c in enumerate(columns) if c in ("polished", "newton")]
         rows = []
@@ -741,7 +754,8 @@ class Store:
             "problems": rows("SELECT key, position, name, params, optimizer, tolerances, cells_total, runs_total "
                              "FROM problems WHERE study_id = ? ORDER BY position"),
             "cells": cells,
-            "runs": rows("SELECT problem_key, seed, run, cell, " + ", ".join(RUN_COLUMNS) +
+            "runs": rows("SELECT problem_key, seed, run, cell, " + ", ".join(
+                c if c not in ADDED_RUN_COLUMNS or self._has_run_column(c) else f"NULL AS {c}" for c in RUN_COLUMNS) +
                          " FROM runs WHERE study_id = ? ORDER BY problem_key, seed, run"),
             "cell_families": rows("SELECT cell, local, problem_key, seed, run, loss, class, morse_index, lambda_min, "
                                   "lambda_max, count, spectrum, representative FROM cell_families WHERE study_id = ? "

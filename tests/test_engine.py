@@ -31,7 +31,8 @@ def test_same_seed_same_result_and_runs_independent_of_batching():
 def test_every_converged_run_meets_its_stop_rule():
     p = ReLUTeacherStudent(5, 5)
     for norm, tol in (("max_neuron_2pi", 1e-9), ("frobenius", 1e-11)):
-        e = sp.multistart(p, 16, seed=1, optimizer=GradientDescent(stop_norm=norm, grad_tol=tol, newton_switch=None))
+        e = sp.multistart(p, 16, seed=1, optimizer=GradientDescent(stop_norm=norm, grad_tol=tol, newton_switch=None,
+                                                                   global_stop=None))
         g = np.stack([np.asarray(p.grad(jnp.asarray(w))) for w in e.params])
         measured = (2 * np.pi * np.linalg.norm(g, axis=2).max(1)) if norm != "frobenius" else np.linalg.norm(g.reshape(16, -1), axis=1)
         assert np.all(e.status == "converged")
@@ -42,7 +43,7 @@ def test_divergence_restarts_with_halved_step():
     p = ReLUTeacherStudent(3, 3)
     e = sp.multistart(p, 6, seed=0, optimizer=GradientDescent(step=5e4))
     assert np.all(e.halvings > 0)
-    assert np.all(e.status == "converged")
+    assert np.all(np.isin(e.status, ("converged", "global")))
     stuck = sp.multistart(p, 4, seed=0, optimizer=GradientDescent(step=5e4, max_halvings=2))
     assert np.all(stuck.status == "diverged")
     assert np.all(sp.analyze(p, stuck).cls == "diverged")
@@ -57,7 +58,7 @@ def test_step_cap_gives_not_converged():
 def test_more_runs_than_pool_are_chunked():
     p = ReLUTeacherStudent(3, 3)
     e = sp.multistart(p, 70, seed=2, optimizer=GradientDescent(pool=16))
-    assert len(e) == 70 and np.all(e.status == "converged")
+    assert len(e) == 70 and np.all(np.isin(e.status, ("converged", "global")))
     np.testing.assert_array_equal(e.run, np.arange(70))
 
 
@@ -68,10 +69,12 @@ def test_newton_switch_keeps_classification(k7_result):
 
 
 def test_analysis_polishes_and_classifies(k7_result):
-    a = k7_result.analysis
+    a, e = k7_result.analysis, k7_result.endpoints
     ok = np.isin(a.cls, ("global_minimum", "spurious_minimum"))
     assert ok.all()
-    assert np.all(a.grad_norm[ok] <= 1e-12)
+    # critical points are polished to rounding; runs stopped at the global value are decided by their loss
+    assert np.all(a.grad_norm[e.status == "converged"] <= 1e-12)
+    assert np.all(a.loss[e.status == "global"] <= 1e-8) and np.all(a.cls[e.status == "global"] == "global_minimum")
     fam = {f.cls: f for f in a.families}
     assert fam["global_minimum"].lambda_min == pytest.approx(0.25 - 1 / (2 * np.pi), abs=1e-9)
     assert sum(f.count for f in a.families) == 48
@@ -206,8 +209,9 @@ def test_newton_finishes_runs_to_rounding_so_polish_has_nothing_left(k7_result):
     """An accepted Newton try iterates past grad_tol while each step still halves the norm: the
     endpoint is already a critical point to the polish tolerance, which the analysis then keeps."""
     e, a = k7_result.endpoints, k7_result.analysis
-    assert e.newton.all()
+    converged = e.status == "converged"
+    assert converged.any() and e.newton[converged].all()
     p = ReLUTeacherStudent(7, 7)
-    frobenius = np.array([np.linalg.norm(np.asarray(p.grad(w))) for w in e.params])
+    frobenius = np.array([np.linalg.norm(np.asarray(p.grad(w))) for w in e.params[converged]])
     assert np.all(frobenius <= 1e-12)
-    np.testing.assert_allclose(a.params, e.params, atol=1e-14)
+    np.testing.assert_allclose(a.params[converged], e.params[converged], atol=1e-14)

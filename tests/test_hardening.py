@@ -197,7 +197,7 @@ def test_malformed_command_lines_and_study_files_are_refused_cleanly(place, tmp_
     def work(*args, **kwargs):
         raise WorkStarted()
 
-    monkeypatch.setattr(spurious.optimize, "_multistart", work)
+    monkeypatch.setattr(spurious.optimize, "_descend", work)
     monkeypatch.setattr(spurious.studies.runner, "run_study", work)
     monkeypatch.chdir(tmp_path)  # where default outputs (export's ".") of a valid drawn command go
     if data.draw(st.booleans()):
@@ -232,7 +232,7 @@ def no_work(monkeypatch):
     def started(*args, **kwargs):
         raise AssertionError("the work started before the refusal")
 
-    monkeypatch.setattr(spurious.optimize, "_multistart", started)
+    monkeypatch.setattr(spurious.optimize, "_descend", started)
     monkeypatch.setattr(spurious.studies.runner, "run_study", started)
 
 

@@ -25,7 +25,11 @@ def register(subparsers):
     p.add_argument("--grad-tol", type=float, default=None, help="stop tolerance (overrides the protocol's)")
     p.add_argument("--max-steps", type=int, default=None, help="give up after this many steps (default 1e6)")
     p.add_argument("--pure-gd", action="store_true",
-                   help="no Newton switch: plain gradient descent to the stop tolerance, as in the papers")
+                   help="plain gradient descent to the stop tolerance, as in the papers: no Newton switch and no "
+                        "stop at the global value (implies --no-global-stop)")
+    p.add_argument("--no-global-stop", action="store_true",
+                   help="follow every run to the gradient criterion, also runs whose loss has reached the known "
+                        "global value (by default they stop there: a global minimum, decided early)")
     p.add_argument("--device", default="auto", help="cpu, gpu or auto (default: a GPU when JAX sees one)")
     p.add_argument("--json", metavar="PATH", default=None, help="write the machine-readable summary ('-' for stdout)")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
@@ -52,6 +56,8 @@ def handle(args) -> int:
     overrides = {k: v for k, v in overrides.items() if v is not None}
     if args.pure_gd:
         overrides["newton_switch"] = None
+    if args.pure_gd or args.no_global_stop:
+        overrides["global_stop"] = None
     optimizer = protocol(problem, args.protocol, **overrides)
     progress = None if args.quiet else Progress("runs")
     result = run(problem, args.runs, seed=args.seed, optimizer=optimizer, device=args.device, progress=progress)

@@ -3,14 +3,15 @@
 Like pele's BaseSystem, one object gives all a stage needs to know about a landscape; optimize,
 analyze, certify, studies and reports are written against this interface only:
 
-    loss, grad, hessian        the landscape (grad and hessian by JAX autodiff unless overridden)
+    loss, grad, hessian        the landscape (grad and hessian by JAX autodiff unless overridden;
+                               loss_and_grad, which the engine calls every step, from the two)
     init(key)                  a random start
     global_min_value           the loss of a global minimum when known (None: minima are not called spurious)
     symmetry                   a group action with `align` and `distance` (families are orbits)
     zero_modes(point)          directions of continuous symmetry at a point (flat by construction)
     stop_norm                  the natural norm of the gradient for a stop rule
     protocols()                named optimizer settings (e.g. a paper's), `default_protocol` first
-    nonsmooth_reason(point)    where the loss is not twice differentiable
+    nonsmooth_reason(point)    where the loss is not twice differentiable (nonsmooth_distance: how far)
     rigorous()                 data for the ball-arithmetic evaluator, or None: cannot be certified
     params()                   plain JSON data that rebuilds it: registry.build(name, params()) == problem
 
@@ -54,6 +55,14 @@ class Problem:
     def grad(self, params: jax.Array) -> jax.Array:
         return jax.grad(self.loss)(params)
 
+    def loss_and_grad(self, params: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """(loss, gradient) at one point: what the engine evaluates at every step (the loss for its
+        record of monotone descent and its stop at a known global value). Override with a fused closed
+        form where the two share work."""
+        if type(self).grad is Problem.grad:
+            return jax.value_and_grad(self.loss)(params)
+        return self.loss(params), self.grad(params)
+
     def hessian(self, params: jax.Array) -> jax.Array:
         """Hessian of the loss w.r.t. the flattened parameters, shape (P, P)."""
         size = math.prod(self.shape)
@@ -83,6 +92,12 @@ class Problem:
     def nonsmooth_reason(self, params: np.ndarray) -> str | None:
         """Why the loss is not twice differentiable at params (None where it is)."""
         return None
+
+    def nonsmooth_distance(self, params: np.ndarray) -> float:
+        """How far params is from the points where the loss is not twice differentiable (inf: none).
+        Among points of a non-isolated set of global minima, the analysis takes the Hessian spectrum at
+        the one farthest from that set. Default: inf."""
+        return math.inf
 
     def rigorous(self) -> dict | None:
         """What the ball-arithmetic evaluator needs to certify critical points of this loss (plain

@@ -20,6 +20,8 @@ from .symmetry import NeuronAndCoordinatePermutations, NeuronPermutations
 from .base import Problem
 
 TWO_PI = 2.0 * math.pi
+#: student neurons whose unit vectors differ by at most this are parallel (see ReLUTeacherStudent.zero_modes)
+PARALLEL_TOLERANCE = 1e-6
 
 
 # atan(z) = z + z^3 P(z^2) on |z| <= tan(pi/8): least-squares fit on Chebyshev nodes against Arb's
@@ -117,6 +119,16 @@ def _identity_teacher_angles(units):
 def population_grad(student, teacher, identity_teacher: bool = False):
     """grad_i = w_i/2 + sum_{i'!=i} g(w_i, w_i') - sum_j g(w_i, v_j),
     g(w, v) = (|v| sin t  w/|w| + (pi - t) v) / (2 pi)."""
+    return _loss_and_grad(student, teacher, identity_teacher, None)[1]
+
+
+def population_loss_and_grad(student, teacher, teacher_self_loss, identity_teacher: bool = False):
+    """(F, grad F) sharing the angles: F = 1/2 sum_{i,i'} f(w_i, w_i') - sum_{i,j} f(w_i, v_j) + the
+    teacher's constant `teacher_self_loss` (1/2 sum_{j,j'} f(v_j, v_j'))."""
+    return _loss_and_grad(student, teacher, identity_teacher, teacher_self_loss)
+
+
+def _loss_and_grad(student, teacher, identity_teacher, teacher_self_loss):
     us, ns = _units(student)
     n, k = student.shape[0], teacher.shape[0]
     off_diagonal = 1.0 - jnp.eye(n)
@@ -133,7 +145,15 @@ def population_grad(student, teacher, identity_teacher: bool = False):
         teacher_radial = jnp.sum(nt[None, :] * s_st, axis=1)
     radial = jnp.sum(off_diagonal * ns[None, :] * s_ss, axis=1) - teacher_radial
     pull = off_diagonal * (math.pi - t_ss)
-    return 0.5 * student + (radial[:, None] * us + pull @ student - teacher_pull) / TWO_PI
+    grad = 0.5 * student + (radial[:, None] * us + pull @ student - teacher_pull) / TWO_PI
+    if teacher_self_loss is None:
+        return None, grad
+    # F = 1/2 A(W) - B(W) + C with A (student pairs) of degree 2 and B (student-teacher pairs) of degree 1
+    # in W, so W . grad F = A - B (Euler) and F = (W . grad F - B) / 2 + C: O(nd) work on top of the
+    # gradient. B = sum_ij f(w_i, v_j) = sum_i (|w_i| sum_j |v_j| sin t_ij + w_i . sum_j (pi - t_ij) v_j) / 2pi.
+    student_teacher = jnp.sum(ns * teacher_radial + jnp.sum(student * teacher_pull, axis=1)) / TWO_PI
+    loss = 0.5 * (jnp.sum(student * grad) - student_teacher) + teacher_self_loss
+    return loss, grad
 
 
 def _normal_directions(units_a, diff, diff_norm, theta):
@@ -188,6 +208,23 @@ def population_hessian(student, teacher):
              + pull[..., None, None] * jnp.eye(d))
     blocks = cross + jnp.eye(n)[..., None, None] * diag_blocks[:, None]
     return jnp.transpose(blocks, (0, 2, 1, 3)).reshape(n * d, n * d)
+
+
+def teacher_self_loss(teacher: np.ndarray, identity: bool = False) -> float:
+    """1/2 sum_{j,j'} f(v_j, v_j'), the loss of the empty student: a constant of the problem, in O(k^2)
+    memory. V = I: f(e_j, e_j) = 1/2 and f(e_j, e_j') = 1/(2 pi), so it is k/4 + k(k-1)/(4 pi)."""
+    k = teacher.shape[0]
+    if identity:
+        return k / 4 + k * (k - 1) / (4 * math.pi)
+    norms = np.linalg.norm(teacher, axis=1)
+    cos = np.clip((teacher @ teacher.T) / np.outer(norms, norms), -1.0, 1.0)
+    sin = np.sqrt(np.maximum(0.0, (1.0 - cos) * (1.0 + cos)))
+    theta = np.arctan2(sin, cos)
+    # near parallel and antiparallel pairs h(t) = sin t + (pi - t) cos t is flat in t, so the angle's
+    # rounding there (about 1e-8) moves it by about 1e-16
+    pairs = np.outer(norms, norms) * (sin + (math.pi - theta) * cos) / TWO_PI
+    np.fill_diagonal(pairs, norms ** 2 / 2)
+    return float(0.5 * np.sum(pairs))
 
 
 def _check_size(name, value, minimum=1):
@@ -248,12 +285,16 @@ class ReLUTeacherStudent(Problem):
         self.symmetry = (NeuronAndCoordinatePermutations(self.teacher) if self.identity_teacher
                          else NeuronPermutations())
         self._teacher = jnp.asarray(weights)
+        self._teacher_self_loss = teacher_self_loss(weights, self.identity_teacher)
 
     def loss(self, params):
         return population_loss(params, self._teacher)
 
     def grad(self, params):
         return population_grad(params, self._teacher, self.identity_teacher)
+
+    def loss_and_grad(self, params):
+        return population_loss_and_grad(params, self._teacher, self._teacher_self_loss, self.identity_teacher)
 
     def hessian(self, params):
         return population_hessian(params, self._teacher)
@@ -264,6 +305,30 @@ class ReLUTeacherStudent(Problem):
         if np.any(norms <= tol):
             return f"student neuron {int(np.argmin(norms))} is zero: F is not differentiable there"
         return None
+
+    def nonsmooth_distance(self, params) -> float:
+        """The smallest student neuron norm: the distance to the points where F is not differentiable."""
+        return float(np.min(np.linalg.norm(np.asarray(params), axis=1)))
+
+    def zero_modes(self, params) -> np.ndarray:
+        """Moving weight between two parallel student neurons: w_i = a u, w_m = b u with a, b > 0 compute
+        (a + b)[u.x]_+ for every split of a + b, so F is constant along (u at i, -u at m), a line of
+        critical points wherever one of them is critical (a neuron split in two). Pairs whose unit
+        vectors differ by at most PARALLEL_TOLERANCE count as parallel."""
+        params = np.asarray(params, dtype=np.float64)
+        norms = np.linalg.norm(params, axis=1)
+        if np.any(norms == 0):
+            return np.zeros((0, self.size))
+        units = params / norms[:, None]
+        chords = np.linalg.norm(units[:, None, :] - units[None, :, :], axis=-1)
+        modes = []
+        for i, m in zip(*np.nonzero(np.triu(chords <= PARALLEL_TOLERANCE, k=1))):
+            direction = units[i] + units[m]
+            direction /= np.linalg.norm(direction)
+            mode = np.zeros(self.shape)
+            mode[i], mode[m] = direction, -direction
+            modes.append(mode.reshape(-1) / math.sqrt(2.0))
+        return np.array(modes) if modes else np.zeros((0, self.size))
 
     def check_smooth(self, params):
         reason = self.nonsmooth_reason(params)

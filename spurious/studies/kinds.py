@@ -89,7 +89,7 @@ class LandscapeStudy(StudyKind):
             "steps": numbers(endpoints.steps), "halvings": numbers(endpoints.halvings),
             "newton": endpoints.newton.tolist(), "morse_index": numbers(analysis.morse_index),
             "lambda_min": numbers(analysis.lambda_min), "lambda_max": numbers(analysis.lambda_max),
-            "family": numbers(analysis.family),
+            "family": numbers(analysis.family), "loss_rise": numbers(endpoints.loss_rise),
         }
         families = [{"id": f.id, "run": f.run, "loss": f.loss, "class": f.cls, "morse_index": f.morse_index,
                      "lambda_min": f.lambda_min, "lambda_max": f.lambda_max, "count": f.count,
@@ -167,7 +167,7 @@ def merge_families(problem_name: str, params: dict, tolerances: dict, cell_famil
     others = [i for i, f in enumerate(ordered) if f["class"] != "global_minimum"]
     loss = [f["loss"] for f in ordered]
     points = [np.asarray(f["representative"]) for f in ordered]
-    groups = [[ordered[i] for i in g] for g in group_families(others, loss, points, problem.symmetry, tolerances)]
+    groups = [[ordered[i] for i in g] for g in group_families(others, loss, points, problem, tolerances)]
     if global_group:
         groups.insert(0, [ordered[i] for i in global_group])
     groups.sort(key=lambda g: (g[0]["class"] != "global_minimum", g[0]["loss"], g[0]["cell"], g[0]["local"]))
