@@ -90,6 +90,11 @@ class PrecisionInsufficient(CertificationRefused):
     """Rounding error at the highest allowed precision hides the answer."""
 
 
+class NotAnnihilated(CertificationRefused):
+    """The curvature of the split along its direction is not bounded below 0 (the embedded point may be a
+    local minimum, or the bound is not sharp enough)."""
+
+
 @dataclass(frozen=True)
 class Certificate:
     """A certificate (the JSON-ready dict `data`, exactly what `write` stores) and how long it took."""
@@ -151,7 +156,10 @@ class Certificate:
 
     @staticmethod
     def read(path) -> "Certificate":
-        return Certificate(_verify.load_certificate(path))
+        data = _verify.load_certificate(path)
+        if isinstance(data, dict) and data.get("format") == _verify.ANNIHILATION_FORMAT:
+            return AnnihilationCertificate(data)
+        return Certificate(data)
 
     def verify(self) -> _verify.VerifiedClaim:
         """Re-check with spurious.verify (raises spurious.verify.InvalidCertificate)."""
@@ -172,6 +180,42 @@ class Certificate:
                 f"  loss in [{claim['loss_lower']}, {claim['loss_upper']}]\n"
                 f"  gradient norm at the point <= {bounds['gradient_norm_upper']}, Hessian variation over the "
                 f"ball <= {bounds['hessian_variation_upper']}; {self.precision}-bit ball arithmetic, {self.seconds:.2f} s")
+
+
+class AnnihilationCertificate(Certificate):
+    """A certificate that one more neuron turns a critical point into a non-minimum (see certify_split)."""
+
+    @property
+    def neuron(self) -> int:
+        return self.data["split"]["neuron"]
+
+    @property
+    def alpha(self) -> Fraction:
+        return Fraction(self.data["split"]["alpha"])
+
+    @property
+    def direction(self) -> np.ndarray:
+        return np.array([float(x) for x in self.data["split"]["direction"]])
+
+    @property
+    def curvature_upper(self) -> Fraction:
+        """The second derivative of the loss along the split direction at the embedded point is at most this."""
+        return Fraction(self.data["claim"]["curvature_upper"])
+
+    @property
+    def splitting_curvature_upper(self) -> Fraction:
+        """a^T (H_ii - I/2) a <= this on the whole ball (negative: annihilated for every alpha)."""
+        return Fraction(self.data["bounds"]["splitting_curvature_upper"])
+
+    def summary(self) -> str:
+        claim, split = self.data["claim"], self.data["split"]
+        base = Certificate(self.data, self.seconds).summary().split("\n", 1)[1]
+        return (f"certified: with neuron {split['neuron']} split into alpha = {split['alpha']} and 1 - alpha, the "
+                f"critical point of {_landscape_text(self.data['problem'])} below is a critical point of n = "
+                f"{claim['embedded_student']} neurons that is not a local minimum:\n"
+                f"  along the split direction (a in row {split['neuron']}, -a in the new row) the second derivative "
+                f"is <= {claim['curvature_upper']} (a^T S a <= {self.data['bounds']['splitting_curvature_upper']} on "
+                f"the ball, S = H_ii - I/2: negative for every alpha in (0, 1))\n{base}")
 
 
 def _landscape_text(problem: dict) -> str:
@@ -270,6 +314,10 @@ def newton_polish(problem, point: np.ndarray, max_move: float = 1e-3) -> np.ndar
 
 def _refusal(failure: _verify.ProofFailed, point: np.ndarray, precision: int) -> CertificationRefused:
     cause, message = failure.cause, str(failure)
+    if cause == "not_annihilated":
+        return NotAnnihilated(f"not annihilated: {message}")
+    if cause == "split":
+        return CertificationRefused(message)
     if cause == "nonsmooth_point":
         return TooCloseToNonSmooth(f"too close to a non-smooth point: {message}")
     if cause == "degenerate":
@@ -299,6 +347,13 @@ def certify(problem, point, *, precision: int | None = None, radius_factor: int 
     Raises a CertificationRefused subclass with the reason when it cannot prove.
     """
     started = time.perf_counter()
+    rigorous, point = _prepare(problem, point, precision, radius_factor, polish)
+    data = _prove(rigorous, point, precision, int(radius_factor))
+    return Certificate(data, time.perf_counter() - started)
+
+
+def _prepare(problem, point, precision, radius_factor, polish):
+    """The checks every certificate makes before any work; returns (rigorous data, the point to prove)."""
     rigorous = rigorous_data(problem)
     point = _as_point(problem, point)
     if isinstance(radius_factor, bool) or not isinstance(radius_factor, (int, np.integer)) or radius_factor < 2:
@@ -311,21 +366,76 @@ def certify(problem, point, *, precision: int | None = None, radius_factor: int 
                    f"{_verify.BYTES_PER_ENTRY} bytes an entry)")
     if polish:
         point = newton_polish(problem, point)
+    return rigorous, point
+
+
+def _prove(rigorous: dict, point: np.ndarray, precision: int | None, radius_factor: int, split=None) -> dict:
+    """Derive the bounds and the claim at the working precisions in turn; the certificate's data.
+    split: (neuron, alpha, direction) for an annihilation certificate."""
     teacher = [[Fraction(float(x)) for x in row] for row in rigorous["teacher_weights"]]
     values = point.tolist()
     precisions = (int(precision),) if precision is not None else PRECISIONS
     for attempt, bits in enumerate(precisions):
         try:
-            bounds = _verify.derive_bounds(teacher, values, bits, int(radius_factor))
-            claim = _verify.conclude(rigorous["teacher"], rigorous["student"], bounds)
+            if split is None:
+                bounds = _verify.derive_bounds(teacher, values, bits, radius_factor)
+                claim = _verify.conclude(rigorous["teacher"], rigorous["student"], bounds)
+            else:
+                neuron, alpha, direction = split
+                bounds = _verify.derive_bounds(teacher, values, bits, radius_factor, (neuron, list(direction)))
+                claim = _verify.conclude_annihilation(rigorous["teacher"], rigorous["student"], bounds, alpha)
         except _verify.ProofFailed as failure:
             if failure.cause == "precision" and attempt + 1 < len(precisions):
                 continue
             raise _refusal(failure, point, bits) from None
-        data = _verify.build_certificate(rigorous["teacher_weights"].tolist(), values, bounds, claim, bits,
-                                         int(radius_factor))
-        return Certificate(data, time.perf_counter() - started)
+        if split is None:
+            return _verify.build_certificate(rigorous["teacher_weights"].tolist(), values, bounds, claim, bits,
+                                             radius_factor)
+        return _verify.build_annihilation_certificate(rigorous["teacher_weights"].tolist(), values, neuron, alpha,
+                                                      list(direction), bounds, claim, bits, radius_factor)
     raise AssertionError("unreachable")
+
+
+def exact_alpha(alpha) -> Fraction:
+    """The split ratio as an exact fraction in (0, 1) with a decimal form (0.5, 0.25, '0.3'); SpuriousError
+    (one line) otherwise."""
+    if isinstance(alpha, bool):
+        raise SpuriousError(f"alpha must be a number strictly between 0 and 1, got {alpha!r}")
+    try:
+        value = Fraction(alpha if isinstance(alpha, (str, Fraction)) else repr(float(alpha)))
+    except (TypeError, ValueError, ZeroDivisionError):
+        raise SpuriousError(f"alpha must be a number strictly between 0 and 1, got {alpha!r}") from None
+    if not 0 < value < 1:
+        raise SpuriousError(f"alpha must lie strictly between 0 and 1, got {alpha}")
+    try:
+        _verify.alpha_text(value)
+    except _verify.ProofFailed as failure:
+        raise SpuriousError(str(failure)) from None
+    return value
+
+
+def certify_split(problem, point, neuron: int, alpha, direction, *, precision: int | None = None,
+                  radius_factor: int = _verify.DEFAULT_RADIUS_FACTOR, polish: bool = False) -> "AnnihilationCertificate":
+    """Prove that splitting student `neuron` of the critical point near `point` into alpha w and (1 - alpha) w
+    gives a critical point of one more neuron that is not a local minimum (spurious.verify's
+    ANNIHILATION_THEOREM): the critical point is certified as by `certify`, and the curvature along
+    `direction` (a in the neuron's row, -a in the new one) is bounded below 0 over the whole ball.
+    Refused (NotAnnihilated) when that bound is not negative, NotCertifiable for a problem without a
+    rigorous evaluation, SpuriousError for a student narrower than the teacher or a bad split."""
+    started = time.perf_counter()
+    rigorous, point = _prepare(problem, point, precision, radius_factor, polish)
+    if rigorous["student"] < rigorous["teacher"]:
+        raise SpuriousError(f"annihilation needs a student at least as wide as the teacher (n >= k), got "
+                            f"n = {rigorous['student']} < k = {rigorous['teacher']}: below that the global value is "
+                            f"unknown and no minimum is called spurious")
+    if isinstance(neuron, bool) or not isinstance(neuron, (int, np.integer)) or not 0 <= neuron < len(point):
+        raise SpuriousError(f"neuron must be a student neuron 0..{len(point) - 1}, got {neuron!r}")
+    value = exact_alpha(alpha)
+    direction = np.asarray(direction, dtype=np.float64).reshape(-1)
+    if direction.shape != (point.shape[1],) or not np.all(np.isfinite(direction)) or not np.any(direction):
+        raise SpuriousError(f"the split direction must be a nonzero finite vector of {point.shape[1]} numbers")
+    data = _prove(rigorous, point, precision, int(radius_factor), (int(neuron), value, direction.tolist()))
+    return AnnihilationCertificate(data, time.perf_counter() - started)
 
 
 # ---------------------------------------------------------------------------------------------------

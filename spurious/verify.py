@@ -56,6 +56,33 @@ mu0 = (min|D_i| - rho) / (1 + eps) bounds every |lambda(H_c)| from below.
 Radius. r = radius_factor * ||grad F(x0)|| / mu0 (rounded up to 2 significant digits), which makes the
 last hypothesis hold as soon as delta <= mu0 (1 - 1/radius_factor).
 
+Annihilation certificates (one more student neuron)
+---------------------------------------------------
+An annihilation certificate carries a certificate of a critical point x* of width n as above, and a
+split: a row index i, a ratio alpha in (0, 1) and a direction a in R^d. Its claim (ANNIHILATION_THEOREM):
+x*_alpha, which is x* with row i replaced by alpha z and (1 - alpha) z appended (z = row i of x*), is a
+critical point of the loss with n + 1 neurons, with the loss of x*, and is not a local minimum.
+Proof. Write N(w) = [w.x]_+ in L^2(gaussian) and R = sum_m N(x*_m) - sum_j N(v_j) for the residual,
+so F = 1/2 ||R||^2. N is positively homogeneous, so alpha N(z) + (1 - alpha) N(z) = N(z): x*_alpha
+computes the same function as x*, has the same loss, and its gradient rows are those of x* (the rows
+of the two copies both equal grad_i F(x*) = 0), so it is critical. Along D (a in row i, -a in the last
+row) the two copies are alpha (z + t a / alpha) and (1 - alpha)(z - t a / (1 - alpha)); with phi(s) =
+N(z + s a) the change of the network is Delta(t) = alpha phi(t/alpha) + (1 - alpha) phi(-t/(1 - alpha))
+- phi(0), and F(t) - F(0) = <R, Delta(t)> + ||Delta(t)||^2 / 2. phi is differentiable at s = 0 (z != 0)
+and its first-order terms cancel; ||phi(s) - phi(0) - s phi'(0)|| = O(|s|^{3/2}) (the sign of
+(z + s a).x differs from that of z.x only on a wedge of measure O(|s|)), so ||Delta(t)||^2 = O(|t|^3).
+k(s) = <R, phi(s)> = sum_{m != i} f(z + s a, x*_m) + f(z + s a, z) - sum_j f(z + s a, v_j) is C^2 near 0
+when z is not zero, parallel or antiparallel to another row or a teacher (the certificate's margins on
+the ball), the term f(z + s a, z) included: f(w, z) = |w||z| h(t)/2pi with h(t) = pi - pi t^2/2 + t^3/3
++ O(t^4), whose Hessian in w at w = z is 0. So <R, Delta(t)> = t^2 k''(0) / (2 alpha (1 - alpha)) + o(t^2)
+with k''(0) = a^T S(x*) a, S = sum_{m != i} Hess_w f(z, x*_m) - sum_j Hess_w f(z, v_j) = Hess_ii F(x*) - I/2.
+If a^T S a < 0, F(x*_alpha + t D) < F(x*_alpha) for all small t != 0. Since x* is only known to lie in
+the ball, a^T S(y) a is bounded above over the ball's box (`splitting_curvature_upper`, the diagonal
+block of the closed-form Hessian of row i, without 1/2 I, in ball arithmetic); the claim's
+`curvature_upper` is that bound divided by alpha (1 - alpha), rounded up.
+Safran, Yehudai & Shamir (2021) use the same block (their H'_ii) as the condition for one extra neuron
+turning a spurious minimum into a saddle.
+
 How the file is checked
 -----------------------
 Every number is a decimal string (points and teacher weights: shortest round-trip float64 form;
@@ -110,6 +137,20 @@ BOUND_KEYS = (
 CLAIM_KEYS = ("kind", "morse_index", "eigenvalue_abs_lower", "distance_upper", "loss_lower", "loss_upper",
               "spurious")
 
+ANNIHILATION_FORMAT = "spurious-annihilation-certificate"
+ANNIHILATION_THEOREM = (
+    "Let x* be the critical point of F (n student neurons) that the first theorem places in the ball, z its row "
+    "`neuron`, and S(y) = Hess_zz F(y) - I/2 the diagonal Hessian block of that row without its Gauss-Newton term. "
+    "For alpha in (0, 1) let x*_alpha (n + 1 neurons) be x* with row `neuron` replaced by alpha z and (1 - alpha) z "
+    "appended as the last row. Then x*_alpha is a critical point of F with n + 1 neurons and the same loss, and "
+    "along x*_alpha + t D, D = a in row `neuron` and -a in the last row, F = F(x*) + t^2 a^T S(x*) a / (2 alpha "
+    "(1 - alpha)) + o(t^2). If a^T S(y) a <= c < 0 for every y in the ball, x*_alpha is not a local minimum, "
+    "for every alpha in (0, 1): the second derivative along D is at most c / (alpha (1 - alpha)).")
+SPLIT_BOUND_KEYS = ("splitting_curvature_upper",)
+SPLIT_CLAIM_KEYS = ("embedded_student", "not_a_minimum", "curvature_upper")
+SPLIT_KEYS = ("neuron", "alpha", "direction")
+_ALPHA = re.compile(r"0\.[0-9]{1,30}")
+
 
 #: memory of one Hessian entry in ball arithmetic (measured at 128 bits: 49 bytes in an arb_mat, 89 as
 #: a Python arb; both exist while the Hessian is built), to refuse a check that cannot fit before it starts
@@ -138,7 +179,8 @@ class ProofFailed(Exception):
 
     cause: 'nonsmooth_point' (the point itself is where F is not smooth), 'precision' (rounding in
     the working precision hides the answer), 'degenerate' (Hessian eigenvalues not separated from 0),
-    'nonsmooth_ball' (the ball the proof needs reaches the non-smooth set), 'not_critical' (the
+    'split' (a split that cannot be stated, e.g. alpha outside (0, 1)), 'not_annihilated' (the curvature of
+    a split is not bounded below 0), 'nonsmooth_ball' (the ball the proof needs reaches the non-smooth set), 'not_critical' (the
     gradient is too large for the Hessian's variation over the ball).
     """
 
@@ -393,6 +435,40 @@ def gradient_enclosure(geometry: Geometry) -> list:
     return out
 
 
+def splitting_block(geometry: Geometry, i: int, outer_self=None, identity=None) -> arb_mat:
+    """H_ii - 1/2 I = sum_{m != i} h(w_i, w_m) - sum_j h(w_i, v_j) (d x d): the diagonal Hessian block of
+    student i without its Gauss-Newton term 1/2 I, i.e. the second variation of F along splits of neuron i
+    (Safran, Yehudai & Shamir 2021's H'_ii; see the annihilation theorem), h(w, v) = |v| s / (2 pi |w|)
+    (I - u u^T + nu nu^T), nu = (u_v - c u) / s."""
+    pi = arb.pi()
+    two_pi = 2 * pi
+    n, k, d = geometry.n, geometry.k, geometry.d
+    ss, st = geometry.angles()
+    units = geometry.student_units
+    if outer_self is None:
+        column = arb_mat([[x] for x in units[i]])
+        outer_self = column * column.transpose()
+    if identity is None:
+        identity = arb_mat([[arb(1) if p == q else arb(0) for q in range(d)] for p in range(d)])
+    coefficients, normals = [], []
+    for m in range(n):
+        if m == i:
+            continue
+        s, _ = ss[i][m]
+        c = geometry.cos_ss[i][m]
+        coefficients.append(geometry.student_norms[m] * s / (two_pi * geometry.student_norms[i]))
+        normals.append([(units[m][p] - c * units[i][p]) / s for p in range(d)])
+    for j in range(k):
+        s, _ = st[i][j]
+        c = geometry.cos_st[i][j]
+        coefficients.append(-geometry.teacher_norms[j] * s / (two_pi * geometry.student_norms[i]))
+        normals.append([(geometry.teacher_units[j][p] - c * units[i][p]) / s for p in range(d)])
+    total = sum(coefficients, arb(0))
+    normal_matrix = arb_mat(normals)
+    weighted = arb_mat([[coef * x for x in row] for coef, row in zip(coefficients, normals)])
+    return identity * total - outer_self * total + normal_matrix.transpose() * weighted
+
+
 def hessian_enclosure(geometry: Geometry) -> list:
     """The closed-form Hessian (n*d x n*d, nested lists of balls), symmetric by construction.
 
@@ -421,25 +497,7 @@ def hessian_enclosure(geometry: Geometry) -> list:
                 row[m * d + q] = entries[offset + q]
 
     for i in range(n):
-        # diagonal block
-        coefficients, normals = [], []
-        for m in range(n):
-            if m == i:
-                continue
-            s, _ = ss[i][m]
-            c = geometry.cos_ss[i][m]
-            coefficients.append(geometry.student_norms[m] * s / (two_pi * geometry.student_norms[i]))
-            normals.append([(units[m][p] - c * units[i][p]) / s for p in range(d)])
-        for j in range(k):
-            s, _ = st[i][j]
-            c = geometry.cos_st[i][j]
-            coefficients.append(-geometry.teacher_norms[j] * s / (two_pi * geometry.student_norms[i]))
-            normals.append([(geometry.teacher_units[j][p] - c * units[i][p]) / s for p in range(d)])
-        total = sum(coefficients, arb(0))
-        normal_matrix = arb_mat(normals)
-        weighted = arb_mat([[coef * x for x in row] for coef, row in zip(coefficients, normals)])
-        block = identity * (arb(1) / 2 + total) - outer_self[i] * total + normal_matrix.transpose() * weighted
-        place(i, i, block)
+        place(i, i, identity * (arb(1) / 2) + splitting_block(geometry, i, outer_self[i], identity))
         # off-diagonal blocks to the right
         for m in range(i + 1, n):
             s, t = ss[i][m]
@@ -561,10 +619,12 @@ def _min_lower(balls, name: str, where: str, cause: str, **data):
 
 
 def derive_bounds(teacher_weights, point, precision: int = DEFAULT_PRECISION,
-                  radius_factor: int = DEFAULT_RADIUS_FACTOR) -> dict:
+                  radius_factor: int = DEFAULT_RADIUS_FACTOR, split=None) -> dict:
     """Every bound of the certificate, as canonical decimal strings (the `bounds` section).
 
     teacher_weights: k x d rationals (Fraction or exact decimal strings); point: n x d float64.
+    split: (neuron, direction) for an annihilation certificate: also the bound
+    `splitting_curvature_upper` >= a^T (H_ii - 1/2 I) a over the ball (see ANNIHILATION_THEOREM).
     Raises ProofFailed when a hypothesis cannot be established.
     """
     teacher = ExactTeacher(teacher_weights)
@@ -608,7 +668,19 @@ def derive_bounds(teacher_weights, point, precision: int = DEFAULT_PRECISION,
         bounds["hessian_norm_upper"] = decimal_up(symmetric_norm_upper(magnitude), BOUND_DIGITS)
         bounds["loss_at_point_lower"] = decimal_down(loss, POINT_LOSS_DIGITS)
         bounds["loss_at_point_upper"] = decimal_up(loss, POINT_LOSS_DIGITS)
-    return {key: bounds[key] for key in BOUND_KEYS}
+        if split is not None:
+            neuron, direction = split
+            curvature = splitting_curvature(on_ball, neuron, direction)
+            bounds["splitting_curvature_upper"] = decimal_up(curvature, BOUND_DIGITS)
+    keys = BOUND_KEYS + (SPLIT_BOUND_KEYS if split is not None else ())
+    return {key: bounds[key] for key in keys}
+
+
+def splitting_curvature(geometry: Geometry, neuron: int, direction) -> arb:
+    """a^T (H_ii - 1/2 I) a for student `neuron`, a = direction (exact float64 numbers): one ball that
+    holds its value at every point of the geometry's box."""
+    a = arb_mat([[_exact_arb(x)] for x in direction])
+    return (a.transpose() * splitting_block(geometry, neuron) * a)[0, 0]
 
 
 def conclude(teacher: int, student: int, bounds: dict) -> dict:
@@ -646,6 +718,36 @@ def conclude(teacher: int, student: int, bounds: dict) -> dict:
             "loss_upper": loss_upper, "spurious": spurious}
 
 
+def conclude_annihilation(teacher: int, student: int, bounds: dict, alpha: Fraction) -> dict:
+    """The annihilation theorem applied to the bounds (exact arithmetic): the first theorem's claim
+    and the embedded point's. Raises ProofFailed when a hypothesis does not hold."""
+    claim = conclude(teacher, student, bounds)
+    curvature = Fraction(bounds["splitting_curvature_upper"])
+    if not 0 < alpha < 1:
+        raise ProofFailed("split", f"alpha must lie strictly between 0 and 1, got {alpha}")
+    if not curvature < 0:
+        raise ProofFailed("not_annihilated", f"the curvature of the split along the direction is bounded above by "
+                          f"{bounds['splitting_curvature_upper']}, not by a negative number")
+    return {**claim, "embedded_student": student + 1, "not_a_minimum": True,
+            "curvature_upper": round_decimal(curvature / (alpha * (1 - alpha)), BOUND_DIGITS, up=True)}
+
+
+def alpha_text(alpha: Fraction) -> str:
+    """alpha in (0, 1) as the exact decimal the certificate stores ('0.5'); refused if it has none."""
+    for digits in range(1, 31):
+        scaled = alpha * 10 ** digits
+        if scaled.denominator == 1:
+            return f"0.{int(scaled):0{digits}d}"
+    raise ProofFailed("split", f"alpha = {alpha} has no exact decimal form with at most 30 digits")
+
+
+def parse_alpha(text) -> Fraction:
+    _require(isinstance(text, str) and _ALPHA.fullmatch(text), f"split alpha must be a decimal '0.ddd', got {text!r}")
+    alpha = Fraction(text)
+    _require(0 < alpha < 1 and alpha_text(alpha) == text, f"split alpha {text!r} is not a canonical decimal in (0, 1)")
+    return alpha
+
+
 # ---------------------------------------------------------------------------------------------
 # The certificate file
 
@@ -668,6 +770,18 @@ def build_certificate(teacher_weights, point, bounds: dict, claim: dict, precisi
         "bounds": bounds,
         "claim": claim,
     }
+    certificate["digest"] = digest(certificate)
+    return certificate
+
+
+def build_annihilation_certificate(teacher_weights, point, neuron: int, alpha: Fraction, direction, bounds: dict,
+                                   claim: dict, precision: int, radius_factor: int) -> dict:
+    """The annihilation certificate: the first certificate's sections, the split, and both theorems."""
+    base = build_certificate(teacher_weights, point, bounds, claim, precision, radius_factor)
+    del base["digest"]
+    certificate = {**base, "format": ANNIHILATION_FORMAT, "annihilation_theorem": ANNIHILATION_THEOREM,
+                   "split": {"neuron": int(neuron), "alpha": alpha_text(alpha),
+                             "direction": [float_text(x) for x in direction]}}
     certificate["digest"] = digest(certificate)
     return certificate
 
@@ -706,12 +820,81 @@ def _integer(value, name, minimum=1):
     return value
 
 
-def verify_certificate(certificate) -> VerifiedClaim:
-    """Re-check a certificate (a dict as loaded from JSON); raises InvalidCertificate with the reason."""
+@dataclass(frozen=True)
+class VerifiedAnnihilation:
+    base: VerifiedClaim
+    neuron: int
+    alpha: str
+    curvature_upper: str
+    splitting_curvature_upper: str
+
+    def summary(self) -> str:
+        b = self.base
+        what = "spurious local minimum" if b.kind == "minimum" and b.spurious else (
+            "local minimum" if b.kind == "minimum" else f"saddle of index {b.morse_index}")
+        return (f"valid: the {what} of the ReLU teacher-student loss (k={b.teacher}, n={b.student}, d={b.dim}) within "
+                f"{b.distance_upper} of the point, with neuron {self.neuron} split into alpha = {self.alpha} and "
+                f"1 - alpha, is a critical point of n = {b.student + 1} with loss in [{b.loss_lower}, {b.loss_upper}] "
+                f"and not a local minimum: the second derivative along the split direction is <= "
+                f"{self.curvature_upper} (a^T S a <= {self.splitting_curvature_upper}, for every alpha in (0, 1))")
+
+
+SECTIONS = ("format", "version", "theorem", "problem", "point", "settings", "bounds", "claim", "digest")
+ANNIHILATION_SECTIONS = SECTIONS + ("annihilation_theorem", "split")
+
+
+def verify_certificate(certificate):
+    """Re-check a certificate (a dict as loaded from JSON): a critical point's (VerifiedClaim) or an
+    annihilation certificate (VerifiedAnnihilation); raises InvalidCertificate with the reason."""
     _require(isinstance(certificate, dict), "not a certificate: the top level is not an object")
+    if certificate.get("format") == ANNIHILATION_FORMAT:
+        return _verify_annihilation(certificate)
     _require(certificate.get("format") == FORMAT, f"not a certificate: format is not {FORMAT!r}")
+    k, n, d, teacher_weights, point_values, precision, radius_factor = _read(certificate, SECTIONS, BOUND_KEYS,
+                                                                             CLAIM_KEYS)
+    bounds, claim = certificate["bounds"], certificate["claim"]
+    # 1. the claim must be exactly what the theorem concludes from the stated bounds (exact arithmetic)
+    try:
+        concluded = conclude(k, n, bounds)
+    except ProofFailed as failure:
+        raise InvalidCertificate(f"the theorem's hypotheses fail: {failure}") from None
+    _same_claim(claim, concluded, CLAIM_KEYS)
+    # 2. the bounds must be exactly what ball arithmetic gives at the point
+    _same_bounds(bounds, teacher_weights, point_values, precision, radius_factor, None, BOUND_KEYS)
+    return _verified(k, n, d, bounds, claim)
+
+
+def _verify_annihilation(certificate) -> VerifiedAnnihilation:
+    keys = BOUND_KEYS + SPLIT_BOUND_KEYS
+    claim_keys = CLAIM_KEYS + SPLIT_CLAIM_KEYS
+    k, n, d, teacher_weights, point_values, precision, radius_factor = _read(certificate, ANNIHILATION_SECTIONS,
+                                                                             keys, claim_keys)
+    _require(certificate["annihilation_theorem"] == ANNIHILATION_THEOREM,
+             "the annihilation theorem is not the one this verifier checks")
+    split = certificate["split"]
+    _require(isinstance(split, dict) and set(split) == set(SPLIT_KEYS), "split must hold neuron, alpha and direction")
+    neuron = _integer(split["neuron"], "split neuron", 0)
+    _require(neuron < n, f"split neuron {neuron} is not a student neuron (0..{n - 1})")
+    alpha = parse_alpha(split["alpha"])
+    direction = split["direction"]
+    _require(isinstance(direction, list) and len(direction) == d, f"split direction must be a vector of {d} numbers")
+    direction = [parse_float_text(x) for x in direction]
+    _require(any(x != 0 for x in direction), "split direction is zero")
+    bounds, claim = certificate["bounds"], certificate["claim"]
+    try:
+        concluded = conclude_annihilation(k, n, bounds, alpha)
+    except ProofFailed as failure:
+        raise InvalidCertificate(f"the theorems' hypotheses fail: {failure}") from None
+    _same_claim(claim, concluded, claim_keys)
+    _same_bounds(bounds, teacher_weights, point_values, precision, radius_factor, (neuron, direction), keys)
+    return VerifiedAnnihilation(_verified(k, n, d, bounds, claim), neuron, split["alpha"], claim["curvature_upper"],
+                                bounds["splitting_curvature_upper"])
+
+
+def _read(certificate, sections, bound_keys, claim_keys):
+    """Check the sections every certificate has and read its problem, point and settings."""
     _require(certificate.get("version") == VERSION, f"unsupported certificate version {certificate.get('version')!r}")
-    expected_keys = {"format", "version", "theorem", "problem", "point", "settings", "bounds", "claim", "digest"}
+    expected_keys = set(sections)
     _require(set(certificate) == expected_keys, f"unexpected or missing sections: {sorted(set(certificate) ^ expected_keys)}")
     _require(certificate["digest"] == digest(certificate), "digest mismatch: the certificate was altered after it was written")
     _require(certificate["theorem"] == THEOREM, "the theorem statement is not the one this verifier checks")
@@ -738,32 +921,35 @@ def verify_certificate(certificate) -> VerifiedClaim:
     radius_factor = _integer(settings["radius_factor"], "radius_factor", 2)
 
     bounds, claim = certificate["bounds"], certificate["claim"]
-    _require(isinstance(bounds, dict) and set(bounds) == set(BOUND_KEYS), "bounds section has unexpected or missing keys")
-    _require(isinstance(claim, dict) and set(claim) == set(CLAIM_KEYS), "claim section has unexpected or missing keys")
-
-    # 1. the claim must be exactly what the theorem concludes from the stated bounds (exact arithmetic)
-    for key in BOUND_KEYS:
+    _require(isinstance(bounds, dict) and set(bounds) == set(bound_keys), "bounds section has unexpected or missing keys")
+    _require(isinstance(claim, dict) and set(claim) == set(claim_keys), "claim section has unexpected or missing keys")
+    for key in bound_keys:
         expected = int if key == "center_hessian_negative_eigenvalues" else str
         nullable = key.endswith("one_minus_cos_lower") or key == "one_plus_cos_lower"
         _require(isinstance(bounds[key], expected) and not isinstance(bounds[key], bool)
                  or (nullable and bounds[key] is None), f"bound {key} has the wrong type")
         if expected is str and bounds[key] is not None:
             parse_decimal(bounds[key], key)
-    try:
-        concluded = conclude(k, n, bounds)
-    except ProofFailed as failure:
-        raise InvalidCertificate(f"the theorem's hypotheses fail: {failure}") from None
-    for key in CLAIM_KEYS:
+    return k, n, d, teacher_weights, point_values, precision, radius_factor
+
+
+def _same_claim(claim, concluded, keys):
+    for key in keys:
         _require(claim[key] == concluded[key] and type(claim[key]) is type(concluded[key]),
                  f"claim {key} = {claim[key]!r} is not what the theorem gives ({concluded[key]!r})")
-    # 2. the bounds must be exactly what ball arithmetic gives at the point
+
+
+def _same_bounds(bounds, teacher_weights, point_values, precision, radius_factor, split, keys):
     try:
-        derived = derive_bounds(teacher_weights, point_values, precision, radius_factor)
+        derived = derive_bounds(teacher_weights, point_values, precision, radius_factor, split)
     except ProofFailed as failure:
         raise InvalidCertificate(f"the proof does not go through: {failure}") from None
-    for key in BOUND_KEYS:
+    for key in keys:
         _require(bounds[key] == derived[key],
                  f"bound {key} = {bounds[key]!r} is not what the point gives ({derived[key]!r})")
+
+
+def _verified(k, n, d, bounds, claim) -> VerifiedClaim:
     return VerifiedClaim(k, n, d, claim["kind"], claim["morse_index"], bounds["radius"], claim["eigenvalue_abs_lower"],
                          claim["distance_upper"], claim["loss_lower"], claim["loss_upper"], claim["spurious"])
 
@@ -780,7 +966,7 @@ def load_certificate(path) -> dict:
         raise InvalidCertificate("not a certificate: JSON nested too deeply") from None
 
 
-def verify_file(path) -> VerifiedClaim:
+def verify_file(path):
     return verify_certificate(load_certificate(path))
 
 

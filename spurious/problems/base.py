@@ -13,6 +13,8 @@ analyze, certify, studies and reports are written against this interface only:
     protocols()                named optimizer settings (e.g. a paper's), `default_protocol` first
     nonsmooth_reason(point)    where the loss is not twice differentiable (nonsmooth_distance: how far)
     rigorous()                 data for the ball-arithmetic evaluator, or None: cannot be certified
+    split, splitting_block     one more neuron by splitting one in two, and the curvature of that split
+                               (two-layer networks of a homogeneous activation; others refuse)
     params()                   plain JSON data that rebuilds it: registry.build(name, params()) == problem
 
 All landscape methods take one point (an array of `shape`); the engine vmaps them over many starts.
@@ -84,6 +86,18 @@ class Problem:
         the analysis takes the spectrum on their orthogonal complement (a minimum whose only flat
         directions are these is not degenerate). Default: none."""
         return np.zeros((0, self.size))
+
+    def split(self, params: np.ndarray, neuron: int, alpha: float) -> tuple["Problem", np.ndarray]:
+        """The problem with one more hidden neuron, and its point that computes the same function as
+        params: neuron `neuron` replaced by alpha w and (1 - alpha) w appended as the last one (a two-layer
+        network of a positively homogeneous activation). Default: refused."""
+        raise SpuriousError(f"problem {self.name}: its neurons cannot be split (it defines no split)")
+
+    def splitting_block(self, params: np.ndarray, neuron: int) -> np.ndarray:
+        """The second variation of the loss along splits of `neuron` (a matrix over that neuron's
+        weights): at a critical point, moving the two halves of a split apart along +-a changes the loss
+        by t^2 a^T B a / (2 alpha (1 - alpha)) to second order. Default: refused."""
+        raise SpuriousError(f"problem {self.name}: its neurons cannot be split (it defines no splitting_block)")
 
     def protocols(self) -> dict[str, dict]:
         """Named optimizer settings (GradientDescent fields); 'default' is the engine's defaults."""

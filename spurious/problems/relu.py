@@ -330,6 +330,31 @@ class ReLUTeacherStudent(Problem):
             modes.append(mode.reshape(-1) / math.sqrt(2.0))
         return np.array(modes) if modes else np.zeros((0, self.size))
 
+    def split(self, params, neuron: int, alpha: float):
+        """(the problem with student + 1 neurons, params with row `neuron` replaced by alpha w and (1 - alpha) w
+        appended): [.]_+ is positively homogeneous, so the two compute the same function."""
+        params = np.asarray(params, dtype=np.float64)
+        if params.shape != self.shape:
+            raise SpuriousError(f"the point must have shape {self.shape}, got {params.shape}")
+        if isinstance(neuron, bool) or not isinstance(neuron, (int, np.integer)) or not 0 <= neuron < self.student:
+            raise SpuriousError(f"neuron must be a student neuron 0..{self.student - 1}, got {neuron!r}")
+        if not 0 < float(alpha) < 1:
+            raise SpuriousError(f"alpha must lie strictly between 0 and 1, got {alpha}")
+        wider = ReLUTeacherStudent(self.teacher, self.student + 1, self.dim,
+                                   None if self.identity_teacher else self.teacher_weights, self.init_std)
+        embedded = np.vstack([params, (1.0 - float(alpha)) * params[neuron][None]])
+        embedded[neuron] = float(alpha) * params[neuron]
+        return wider, embedded
+
+    def splitting_block(self, params, neuron: int) -> np.ndarray:
+        """H_ii - I/2: student `neuron`'s diagonal Hessian block without its Gauss-Newton term
+        E[1{w.x > 0} x x^T] = I/2, i.e. sum_{m != i} h(w_i, w_m) - sum_j h(w_i, v_j) (Safran, Yehudai &
+        Shamir 2021's H'_ii; see spurious.verify's annihilation theorem)."""
+        params = np.asarray(params, dtype=np.float64)
+        d = self.dim
+        block = np.asarray(self.hessian(jnp.asarray(params)))[neuron * d:(neuron + 1) * d, neuron * d:(neuron + 1) * d]
+        return block - 0.5 * np.eye(d)
+
     def check_smooth(self, params):
         reason = self.nonsmooth_reason(params)
         if reason:
