@@ -20,7 +20,7 @@ negative eigenvalue at the spurious minima they found, which makes the split a s
 (2022) call it the annihilation of the minimum. Here, per split:
 
 - the 2021 criterion: the smallest eigenvalue of S on the complement of w (the problem's
-  `splitting_block`), and its eigenvector a;
+  `splitting_blocks`), and its eigenvector a;
 - the same curvature read from the wider problem's own Hessian at the split point, D^T H D for D =
   (a in the neuron's row, -a in the new one), which must equal a^T S a / (alpha (1 - alpha));
 - a certificate (spurious.certify.certify_split) that bounds a^T S a below 0 over a ball that holds the
@@ -33,13 +33,17 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
 from .analyze import Analysis, Tolerances, analyze
+from .core import setup as _setup  # noqa: F401  (float64 before any array)
 from .certify import AnnihilationCertificate, CertificationRefused, NotNearCriticalPoint, certify_split, exact_alpha
 from .core.errors import SpuriousError
+from .core.kernels import compiled
 from .optimize import GradientDescent, descend, protocol
+from .problems import build_shared
 
 #: relative agreement required between a^T S a / (alpha (1 - alpha)) and the wider problem's D^T H D
 AGREEMENT = 1e-8
@@ -122,22 +126,34 @@ def check_critical(problem, point: np.ndarray):
 def splitting_curvatures(problem, point: np.ndarray, alpha: float) -> tuple[SplitCurvature, ...]:
     """Every neuron's split curvature (the 2021 criterion and the wider problem's Hessian along it)."""
     point = np.asarray(point, dtype=np.float64)
+    blocks = np.asarray(problem.splitting_blocks(point))
+    wider = widened(problem, point, alpha)
+    hessian = compiled(wider, ("annihilation", "hessian"), lambda: jax.jit(wider.hessian))
     out = []
-    for neuron in range(point.shape[0]):
-        block = np.asarray(problem.splitting_block(point, neuron))
+    for neuron, block in enumerate(blocks):
         w = point[neuron] / np.linalg.norm(point[neuron])
         # S w = 0 (homogeneity): the eigenvalue along w itself is the exact zero of moving weight between
         # the halves, so the criterion is taken on the complement of w
         complement = np.linalg.svd(np.eye(len(w)) - np.outer(w, w))[0][:, : len(w) - 1]
         values, vectors = np.linalg.eigh(complement.T @ block @ complement)
         direction = complement @ vectors[:, 0]
-        wider, embedded = problem.split(point, neuron, alpha)
+        _, embedded = problem.split(point, neuron, alpha)
         D = np.zeros(wider.shape)
         D[neuron], D[-1] = direction, -direction
-        H = np.asarray(wider.hessian(jnp.asarray(embedded)))
+        H = np.asarray(hessian(jnp.asarray(embedded)))
         out.append(SplitCurvature(neuron, float(values[0]), direction, float(D.reshape(-1) @ H @ D.reshape(-1)),
                                   float(alpha)))
     return tuple(out)
+
+
+def widened(problem, point, alpha):
+    """The problem with one more neuron, one object per parameters in this process (its compiled kernels
+    are shared by every split of every point)."""
+    wider, _ = problem.split(point, 0, alpha)
+    try:
+        return build_shared(wider.name, wider.params())
+    except SpuriousError:  # a user's problem that the registry cannot rebuild: its own object
+        return wider
 
 
 def annihilate(problem, point, alpha=0.5, neuron: int | None = None, *, certify: bool = True,
@@ -178,7 +194,8 @@ def annihilate(problem, point, alpha=0.5, neuron: int | None = None, *, certify:
                 refusal = f"{type(refusal_error).__name__}: {refusal_error}"
     descent = None
     if offsets:
-        wider, embedded = problem.split(point, chosen.neuron, alpha)
+        wider = widened(problem, point, alpha)
+        _, embedded = problem.split(point, chosen.neuron, alpha)
         D = np.zeros(wider.shape)
         D[chosen.neuron], D[-1] = chosen.direction, -chosen.direction
         rng = np.random.default_rng(seed)

@@ -13,7 +13,7 @@ analyze, certify, studies and reports are written against this interface only:
     protocols()                named optimizer settings (e.g. a paper's), `default_protocol` first
     nonsmooth_reason(point)    where the loss is not twice differentiable (nonsmooth_distance: how far)
     rigorous()                 data for the ball-arithmetic evaluator, or None: cannot be certified
-    split, splitting_block     one more neuron by splitting one in two, and the curvature of that split
+    split, splitting_blocks    one more neuron by splitting one in two, and the curvature of that split
                                (two-layer networks of a homogeneous activation; others refuse)
     params()                   plain JSON data that rebuilds it: registry.build(name, params()) == problem
 
@@ -93,11 +93,11 @@ class Problem:
         network of a positively homogeneous activation). Default: refused."""
         raise SpuriousError(f"problem {self.name}: its neurons cannot be split (it defines no split)")
 
-    def splitting_block(self, params: np.ndarray, neuron: int) -> np.ndarray:
-        """The second variation of the loss along splits of `neuron` (a matrix over that neuron's
-        weights): at a critical point, moving the two halves of a split apart along +-a changes the loss
-        by t^2 a^T B a / (2 alpha (1 - alpha)) to second order. Default: refused."""
-        raise SpuriousError(f"problem {self.name}: its neurons cannot be split (it defines no splitting_block)")
+    def splitting_blocks(self, params: np.ndarray) -> np.ndarray:
+        """The second variation of the loss along splits of each neuron (n matrices over a neuron's
+        weights): at a critical point, moving the two halves of a split of neuron i apart along +-a changes
+        the loss by t^2 a^T B_i a / (2 alpha (1 - alpha)) to second order. Default: refused."""
+        raise SpuriousError(f"problem {self.name}: its neurons cannot be split (it defines no splitting_blocks)")
 
     def protocols(self) -> dict[str, dict]:
         """Named optimizer settings (GradientDescent fields); 'default' is the engine's defaults."""

@@ -346,14 +346,14 @@ class ReLUTeacherStudent(Problem):
         embedded[neuron] = float(alpha) * params[neuron]
         return wider, embedded
 
-    def splitting_block(self, params, neuron: int) -> np.ndarray:
-        """H_ii - I/2: student `neuron`'s diagonal Hessian block without its Gauss-Newton term
-        E[1{w.x > 0} x x^T] = I/2, i.e. sum_{m != i} h(w_i, w_m) - sum_j h(w_i, v_j) (Safran, Yehudai &
+    def splitting_blocks(self, params) -> np.ndarray:
+        """H_ii - I/2 for every student i, (n, d, d): the diagonal Hessian blocks without their Gauss-Newton
+        term E[1{w.x > 0} x x^T] = I/2, i.e. sum_{m != i} h(w_i, w_m) - sum_j h(w_i, v_j) (Safran, Yehudai &
         Shamir 2021's H'_ii; see spurious.verify's annihilation theorem)."""
-        params = np.asarray(params, dtype=np.float64)
-        d = self.dim
-        block = np.asarray(self.hessian(jnp.asarray(params)))[neuron * d:(neuron + 1) * d, neuron * d:(neuron + 1) * d]
-        return block - 0.5 * np.eye(d)
+        n, d = self.shape
+        hessian = np.asarray(population_hessian(jnp.asarray(params, dtype=jnp.float64), self._teacher))
+        blocks = hessian.reshape(n, d, n, d)[np.arange(n), :, np.arange(n), :]
+        return blocks - 0.5 * np.eye(d)[None]
 
     def check_smooth(self, params):
         reason = self.nonsmooth_reason(params)
