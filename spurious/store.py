@@ -88,6 +88,12 @@ _CERTIFICATIONS = """CREATE TABLE IF NOT EXISTS certifications (
   status TEXT NOT NULL, summary TEXT NOT NULL, certificate TEXT, created REAL,
   PRIMARY KEY (study_id, problem_key, family))"""
 
+# Likewise: the annihilation of a family by one more neuron (spurious.studies.certification.annihilate_study).
+_ANNIHILATIONS = """CREATE TABLE IF NOT EXISTS annihilations (
+  study_id INTEGER NOT NULL, problem_key TEXT NOT NULL, family INTEGER NOT NULL, representative TEXT NOT NULL,
+  alpha TEXT NOT NULL, status TEXT NOT NULL, summary TEXT NOT NULL, certificate TEXT, created REAL,
+  PRIMARY KEY (study_id, problem_key, family, alpha))"""
+
 RUN_COLUMNS = ("status", "class", "loss", "grad_norm", "polished_grad_norm", "polished", "steps", "halvings",
                "newton", "morse_index", "lambda_min", "lambda_max", "cell_family", "loss_rise")
 #: run columns added after schema 1 shipped: a writer adds them to an older store at its first write,
@@ -595,6 +601,29 @@ class Store:
             "AND f.representative = c.representative WHERE c.study_id = ?", (self._id(key),))
         return {(r[0], r[1]): {"status": r[2], "summary": json.loads(r[3]), "certificate": r[4]} for r in rows}
 
+    def write_annihilation(self, key: str, token: str, problem_key: str, family: dict, alpha: str, status: str,
+                           summary: dict, certificate: str | None):
+        """Record the outcome of splitting one family's representative at ratio alpha (keyed by the
+        representative, as certifications are)."""
+        with self._write() as db:
+            self._check_token(db, key, token)
+            db.execute(_ANNIHILATIONS)
+            db.execute("INSERT OR REPLACE INTO annihilations VALUES (?,?,?,?,?,?,?,?,?)",
+                       (self._id(key), problem_key, family["id"], json.dumps(family["representative"]), alpha, status,
+                        json.dumps(summary), certificate, time.time()))
+
+    def annihilations(self, key: str, alpha: str | None = None) -> dict[tuple[str, int, str], dict]:
+        """{(problem_key, family id, alpha): {status, summary, certificate}} for families whose stored
+        representative is still the one split."""
+        if not self.db.execute("SELECT 1 FROM sqlite_master WHERE name = 'annihilations'").fetchone():
+            return {}
+        rows = self.db.execute(
+            "SELECT a.problem_key, a.family, a.alpha, a.status, a.summary, a.certificate FROM annihilations a JOIN "
+            "families f ON f.study_id = a.study_id AND f.problem_key = a.problem_key AND f.id = a.family "
+            "AND f.representative = a.representative WHERE a.study_id = ?", (self._id(key),))
+        return {(r[0], r[1], r[2]): {"status": r[3], "summary": json.loads(r[4]), "certificate": r[5]}
+                for r in rows if alpha is None or r[2] == alpha}
+
     def experiment_results(self, key: str) -> list[tuple[dict, dict]]:
         """[(cell, result)] of an experiment study, in cell order (what Experiment.evaluate takes)."""
         rows = self.db.execute("SELECT spec, result FROM cells WHERE study_id = ? ORDER BY idx", (self._id(key),))
@@ -616,9 +645,22 @@ class Store:
                 (study_id, p["key"])).fetchone()[0]
             cells_done = self.db.execute("SELECT COUNT(*) FROM cells WHERE study_id = ? AND problem_key = ?",
                                          (study_id, p["key"])).fetchone()[0]
+            ended = {r[0]: r[1] for r in self.db.execute(
+                "SELECT status, COUNT(*) FROM runs WHERE study_id = ? AND problem_key = ? GROUP BY status",
+                (study_id, p["key"]))}
+            by_rule = self.db.execute(
+                "SELECT COUNT(*) FROM runs WHERE study_id = ? AND problem_key = ? AND status = 'not_converged' "
+                "AND class NOT IN ('not_converged', 'diverged')", (study_id, p["key"])).fetchone()[0]
+            monotone = recorded = None
+            if self._has_run_column("loss_rise"):
+                tol = p["optimizer"].get("monotone_tol", 1e-12)
+                recorded, monotone = self.db.execute(
+                    "SELECT COUNT(loss_rise), COUNT(CASE WHEN loss_rise <= ? THEN 1 END) FROM runs WHERE study_id = ? "
+                    "AND problem_key = ?", (tol, study_id, p["key"])).fetchone()
             out.append({**p, "runs_done": sum(counts.values()), "counts": counts, "loss_ge_1e-3": high,
                         "min_loss_ge_1e-3": low_loss, "cells_done": cells_done,
-                        "not_converged_max_loss": nc_loss})
+                        "not_converged_max_loss": nc_loss, "ended": ended, "by_rule": by_rule,
+                        "monotone": monotone, "descent_recorded": recorded})
         return out
 
     # -- tables as plain rows (export) and data frames (pandas) ------------------------------------

@@ -169,3 +169,24 @@ def test_the_shipped_annihilation_certificates_of_small_k_verify(path):
 def test_every_shipped_annihilation_certificate_verifies(path):
     verified = verify_certificate(json.loads(path.read_text()))
     assert verified.base.spurious and float(verified.curvature_upper) < 0
+
+
+def test_a_study_annihilates_its_spurious_families_and_the_report_shows_them(tmp_path):
+    (tmp_path / "s.toml").write_text('[study]\nname = "k7"\nproblem = "relu-teacher-student"\nruns = 60\n'
+                                     'runs_per_cell = 60\n[grid]\nteacher = [7]\nextra = [0]\n')
+    store = tmp_path / "s.db"
+    code, out, err = cli("study", "run", tmp_path / "s.toml", "--store", store, "--no-report", "-q")
+    assert code == 0, err
+    code, out, err = cli("study", "annihilate", "k7", "--store", store, "--out", tmp_path / "certs")
+    assert code == 0, err
+    assert "1 certified, 0 refused" in out
+    files = list((tmp_path / "certs").iterdir())
+    assert len(files) == 1 and verify_certificate(json.loads(files[0].read_text())).base.spurious
+    code, again, err = cli("study", "annihilate", "k7", "--store", store)
+    assert code == 0 and "0 certified, 0 refused, 1 already in the store" in again
+    code, report, err = cli("report", "k7", "--store", store, "--html", tmp_path / "html")
+    assert code == 0, err
+    assert "one more neuron (spurious study annihilate):" in report and "verified claim" in report
+    assert "One more neuron" in (tmp_path / "html" / "k7.html").read_text()
+    code, out, err = cli("study", "annihilate", "k7", "--store", store, "--alpha", "2")
+    assert code == 2 and "alpha must lie strictly between 0 and 1" in err

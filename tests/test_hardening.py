@@ -119,16 +119,19 @@ def commands(place):
 
     # every subcommand with at least one malformed part; the others drawn from good and bad values
     run_like = st.tuples(
-        st.sampled_from([["run"], ["certify", "--from-run", "-o", str(place / "adir" / "c.json")]]),
+        st.sampled_from([["run"], ["certify", "--from-run", "-o", str(place / "adir" / "c.json")],
+                         ["annihilate", "--runs", "5", "-o", str(place / "adir" / "a.json")]]),
         st.lists(st.one_of(option("--runs", numbers), option("--seed", numbers), option("-k", numbers),
                            option("-n", numbers), option("--step", numbers), option("--max-steps", numbers),
                            option("--problem", names), option("--param", st.sampled_from(["teacher=-3", "x=1", "=",
                                                                                            "student=1e400"])),
                            option("--json", paths), option("--device", st.sampled_from(["tpu", "", "gpu0"])),
-                           option("--protocol", st.sampled_from(["1999", ""])), option("--bogus", anything)),
+                           option("--protocol", st.sampled_from(["1999", ""])), option("--bogus", anything),
+                           option("--alpha", st.sampled_from(["1.5", "0", "nan", "-1", "x", "0.3333333333333333333333333333333"]))),
                  min_size=1, max_size=4)).map(lambda t: t[0] + sum(t[1], []))
     study_like = st.tuples(
-        st.sampled_from([["study", "run"], ["study", "resume"], ["study", "certify"], ["study", "status"],
+        st.sampled_from([["study", "run"], ["study", "resume"], ["study", "certify"], ["study", "annihilate"],
+                         ["study", "status"],
                          ["report"], ["export", "tiny", "--format", "json"], ["study", "list", "extra"]]),
         st.lists(st.one_of(names, paths), max_size=1),
         st.lists(st.one_of(option("--store", paths), option("--html", paths), option("--out", paths),

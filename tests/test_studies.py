@@ -142,7 +142,7 @@ def test_unknown_study_and_missing_file(tmp_path, capsys):
     assert "no such study file" in capsys.readouterr().err
     assert not db.exists()
     assert main(["study", "run", "safran-shamir-2018", "--size", "huge", "--store", str(db)]) == 2
-    assert "has no size 'huge' (sizes: quick, cpu, full, table)" in capsys.readouterr().err
+    assert "has no size 'huge' (sizes: quick, cpu, full, table, wider)" in capsys.readouterr().err
     assert not db.exists()
 
 
@@ -369,3 +369,21 @@ def test_sigkill_at_random_points_then_resume_gives_the_uninterrupted_store(tmp_
         assert killed.study("kill")["complete"]
         assert killed.content("kill") == ref.content("kill")
         assert killed.study("kill")["lock"] is None
+
+
+def test_a_grid_of_several_blocks_is_the_union_of_their_products_in_order():
+    base = {"study": {"name": "u", "problem": "relu-teacher-student", "runs": 2}}
+    config = parse({**base, "grid": [{"teacher": [3, 4], "extra": [1]}, {"teacher": [3], "extra": [2]}]})
+    assert [(p["params"]["teacher"], p["params"]["student"]) for p in config.problems()] == [(3, 4), (4, 5), (3, 5)]
+    wider = load_study("safran-shamir-2018", size="wider")
+    keys = [(p["params"]["teacher"], p["params"]["student"]) for p in wider.problems()]
+    assert keys == [(k, k + 1) for k in range(6, 20)] + [(k, k + 2) for k in range(6, 13)]
+    # a study stored before grids of blocks existed keeps its hash (this is the hash spurious computed for it
+    # before), so its store is still resumed, not refused as changed
+    assert load_study("safran-shamir-2018", size="quick").work_hash() == "30c962b91f4e666e"
+    with pytest.raises(ConfigError, match="every block must sweep the same parameters"):
+        parse({**base, "grid": [{"teacher": [3], "extra": [1]}, {"teacher": [4]}]})
+    with pytest.raises(ConfigError, match="empty list of blocks"):
+        parse({**base, "grid": []})
+    with pytest.raises(ConfigError, match="cannot change a grid of several blocks"):
+        parse({**base, "grid": [{"teacher": [3]}], "sizes": {"s": {"grid": {"teacher": [4]}}}}, size="s")

@@ -90,6 +90,23 @@ def register(subparsers):
                    help="also write every stored certificate to DIR, created if its parent exists (re-check each with `spurious verify`)")
     p.set_defaults(handler=handle_certify)
 
+    p = sub.add_parser("annihilate", help="split a neuron of each spurious minimum family (one more neuron) and "
+                                         "certify that it is no longer a minimum (resumable)",
+                       description="For each spurious minimum family of the study's finished problems with n >= k "
+                                   "that can be certified: split the neuron whose splitting block (H_ww - I/2, the "
+                                   "2021 criterion) has the most negative eigenvalue into alpha w and (1 - alpha) w, "
+                                   "certify that this critical point of n + 1 neurons is not a local minimum, and "
+                                   "run gradient descent of n + 1 from just off it (see `spurious annihilate`). "
+                                   "Outcomes are committed to the store one family at a time; the report shows them.")
+    p.add_argument("study", help="study name or name@size")
+    _store_arg(p)
+    p.add_argument("--alpha", default="0.5", help="the split ratio, strictly between 0 and 1 (default 0.5)")
+    p.add_argument("--lowest", action="store_true", help="only the lowest-loss spurious minimum family per problem")
+    p.add_argument("--out", metavar="DIR", default=None,
+                   help="also write every stored annihilation certificate to DIR (re-check with `spurious verify`)")
+    p.add_argument("--device", default="auto", help="cpu, gpu or auto (for the descents)")
+    p.set_defaults(handler=handle_annihilate)
+
     p = sub.add_parser("list", help="the built-in studies, runnable by name")
     p.set_defaults(handler=handle_list)
 
@@ -282,6 +299,39 @@ def handle_certify(args) -> int:
         skipped = f"; skipped {count} problem{'s' if count > 1 else ''} that cannot be certified ({reasons})"
     print(f"{key}: {result.certified} certified, {result.refused} refused, {result.skipped} already in the store "
           f"({result.seconds:.1f} s)" + (f"; certificates in {args.out}" if args.out else "") + skipped)
+    return 0
+
+
+def handle_annihilate(args) -> int:
+    from ..certify import exact_alpha
+    from ..core.setup import resolve_device
+    from ..store import Store
+    from ..studies.certification import annihilate_study
+
+    def line(problem_key, family, status, summary):
+        if status == "certified":
+            detail = (f"neuron {summary['neuron']}, criterion {summary['criterion']:.4g}, curvature <= "
+                      f"{summary['curvature_upper']}")
+        else:
+            detail = summary["refusal"]
+        where = ", ".join(f"{c} {n}" for c, n in summary.get("descent", {}).get("counts", {}).items())
+        print(f"{problem_key} family {family['id']} (loss {family['loss']:.6g}): {status} ({detail}); descent from the "
+              f"split: {where}", flush=True)
+
+    exact_alpha(args.alpha)
+    resolve_device(args.device)
+    if args.out is not None:
+        check_output_folder(args.out, "--out")
+    with Store(_store_path(args), create=False) as store:
+        key = store.resolve(args.study)
+        result = annihilate_study(store, key, args.alpha, lowest_only=args.lowest, out_dir=args.out,
+                                  command=f"spurious study annihilate {key}", on_family=line, device=args.device)
+    skipped = ""
+    if result.untried:
+        skipped = f"; not tried: {len(result.untried)} problems ({'; '.join(sorted(set(result.untried.values())))})"
+    print(f"{key}: {result.certified} certified, {result.refused} refused, {result.skipped} already in the store "
+          f"({result.seconds:.1f} s, alpha = {result.alpha})" + (f"; certificates in {args.out}" if args.out else "")
+          + skipped)
     return 0
 
 

@@ -11,8 +11,9 @@ from ..experiments.base import Verdict
 from .numbers import format_cell
 from .plots import figure_caption, report_figures, save_figure, svg_text
 from .study import ExperimentStudyReport, LandscapeReport, StudyReport, fmt_time
-from .tables import (CLASS_COLUMNS, FAMILY_COLUMNS, _settings_line, class_notes, family_rows, landscape_rows,
-                     measured_columns, measured_notes, verdict_count_text)
+from .tables import (ANNIHILATION_COLUMNS, CLASS_COLUMNS, FAMILY_COLUMNS, _settings_line, annihilation_notes,
+                     annihilation_rows, class_notes, family_rows, landscape_rows, measured_columns, measured_notes,
+                     verdict_count_text)
 
 CSS = """
 body { font-family: system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif; margin: 0; background: #f6f7f9;
@@ -146,6 +147,10 @@ def landscape_body(report: LandscapeReport, figures) -> str:
                      "that a critical point of the stated class and index exists within radius r of the "
                      "representative (re-check the certificates with <code>spurious verify</code>); refused: "
                      "the proof did not go through, for the reason named; -: not tried.</p>")
+    if report.annihilations:
+        parts.append("<h2>One more neuron: annihilation of the spurious minima</h2>")
+        parts.append(_table(annihilation_rows(report), ANNIHILATION_COLUMNS))
+        parts.append(_notes(annihilation_notes(report)))
     glob = [r for r in family_rows(report, include_global=True) if r["class"] == "global_minimum"]
     if glob:
         parts.append("<h2>Global minima</h2>")

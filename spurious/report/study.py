@@ -16,7 +16,6 @@ the stored cell results.
 """
 from __future__ import annotations
 
-import itertools
 import math
 import time
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ from ..core.errors import SpuriousError
 from ..experiments.base import Verdict, describe_norms
 from ..stats import chance_of_misses, share, two_sample_p_value
 from ..store import Store
+from ..studies.config import grid_points
 
 SPURIOUS_LOSS = 1e-3
 #: a measured lowest spurious loss "matches" a published one printed to 6 decimals within this
@@ -34,6 +34,9 @@ MIN_LOSS_MATCH = 2e-6
 SIGNIFICANCE = 0.05
 #: endpoint classes of runs whose optimizer did not converge (stopped by the step cap, or gave up)
 UNCONVERGED = ("not_converged", "diverged")
+#: how runs whose optimizer stopped short end (a run stopped at max_steps may still get a class by the
+#: polish rule: it stopped short all the same)
+STOPPED_SHORT = ("not_converged", "diverged")
 
 
 @dataclass
@@ -72,6 +75,8 @@ class ExperimentStudyReport(StudyReport):
 class LandscapeReport(StudyReport):
     rows: list[dict] = field(default_factory=list)  # one per problem of the grid
     families: dict[str, list[dict]] = field(default_factory=dict)  # problem key -> families
+    #: `spurious study annihilate` outcomes: one per (problem, family, alpha), in the grid's order
+    annihilations: list[dict] = field(default_factory=list)
     published: dict | None = None
     x_axis: str | None = None  # the grid axis the plots put on x (None: the problem's position)
 
@@ -170,8 +175,7 @@ def _symbols(spec: str | None) -> dict[str, str]:
 
 def _grid_points(config: dict) -> list[dict]:
     """The grid point (swept values, shorthands included) of each problem, in the plan's order."""
-    grid = config.get("grid", {})
-    return [dict(zip(grid, values)) for values in itertools.product(*grid.values())]
+    return grid_points(config.get("grid", {}))
 
 
 def _series(point: dict, x_axis: str | None, varying: set[str], symbols: dict[str, str]) -> str:
@@ -234,16 +238,20 @@ def _min_loss_verdict(published: float | None, measured: float | None, total: in
 
 
 def _unconverged_runs(store: Store, key: str, problem_key: str) -> tuple[dict, float | None]:
-    """The runs of a problem whose optimizer did not converge: how many, how many of them end with
-    loss >= 1e-3 (or a non-finite loss), their gradient norms; and the lowest loss >= 1e-3 among the
-    converged runs (None if there is none)."""
+    """The runs of a problem whose optimizer did not converge (stopped by the step cap, also those the
+    polish rule classified, or diverged): how many, how many of them end with loss >= 1e-3 (or a
+    non-finite loss), their gradient norms; and the lowest loss >= 1e-3 among the converged runs (None
+    if there is none)."""
     marks = ", ".join("?" * len(UNCONVERGED))
+    stopped = ", ".join("?" * len(STOPPED_SHORT))
     rows = store.db.execute(
         f"SELECT r.loss, r.grad_norm FROM runs r JOIN studies s ON s.id = r.study_id "
-        f"WHERE s.key = ? AND r.problem_key = ? AND r.class IN ({marks})", (key, problem_key, *UNCONVERGED)).fetchall()
+        f"WHERE s.key = ? AND r.problem_key = ? AND (r.class IN ({marks}) OR r.status IN ({stopped}))",
+        (key, problem_key, *UNCONVERGED, *STOPPED_SHORT)).fetchall()
     lowest = store.db.execute(
         f"SELECT MIN(r.loss) FROM runs r JOIN studies s ON s.id = r.study_id WHERE s.key = ? AND r.problem_key = ? "
-        f"AND r.loss >= ? AND r.class NOT IN ({marks})", (key, problem_key, SPURIOUS_LOSS, *UNCONVERGED)).fetchone()[0]
+        f"AND r.loss >= ? AND r.class NOT IN ({marks}) AND r.status NOT IN ({stopped})",
+        (key, problem_key, SPURIOUS_LOSS, *UNCONVERGED, *STOPPED_SHORT)).fetchone()[0]
     spurious = sum(1 for loss, _ in rows if loss is None or not math.isfinite(loss) or loss >= SPURIOUS_LOSS)
     return {"runs": len(rows), "spurious": spurious, "grad_norms": [g for _, g in rows]}, lowest
 
@@ -290,15 +298,17 @@ def _landscape(store: Store, report: LandscapeReport):
 
     published = report.published or {}
     problems = store.problem_counts(report.key)
-    grid = report.config.get("grid", {})
-    varying = {name for name, values in grid.items() if len(values) > 1}
-    # the x axis of the plots: the first swept axis, when it is numeric
-    x_axis = next((a for a in grid if all(isinstance(v, (int, float)) and not isinstance(v, bool)
-                                             for v in grid[a])), None)
-    symbols = _symbols(report.config.get("problem"))
     points = _grid_points(report.config)
+    axes = list(points[0]) if points else []
+    values = {a: {repr(p[a]) for p in points} for a in axes}
+    varying = {a for a in axes if len(values[a]) > 1}
+    # the x axis of the plots: the first swept axis, when it is numeric
+    x_axis = next((a for a in axes if all(isinstance(p[a], (int, float)) and not isinstance(p[a], bool)
+                                          for p in points)), None)
+    symbols = _symbols(report.config.get("problem"))
     report.x_axis = x_axis
     certifications = store.certifications(report.key)
+    annihilations = store.annihilations(report.key)
     for p in problems:
         params = p["params"]
         point = points[p["position"]] if p["position"] < len(points) else {}
@@ -317,6 +327,12 @@ def _landscape(store: Store, report: LandscapeReport):
             f["problem_key"] = p["key"]
             f["certification"] = None if partial else certifications.get((p["key"], f["id"]))
         report.families[p["key"]] = families
+        if not partial:
+            by_id = {f["id"]: f for f in families}
+            for (pkey, family_id, alpha), record in sorted(annihilations.items(), key=lambda item: item[0][1:]):
+                if pkey == p["key"] and family_id in by_id:
+                    report.annihilations.append({"problem_key": pkey, "label": _label(params, symbols),
+                                                 "family": by_id[family_id], "alpha": alpha, **record})
         spurious_families = [f for f in families if f["class"] != "global_minimum" and f["loss"] is not None
                              and f["loss"] >= SPURIOUS_LOSS]
         unconverged, min_loss = _unconverged_runs(store, report.key, p["key"])
@@ -355,6 +371,8 @@ def _landscape(store: Store, report: LandscapeReport):
             "optimizer": p["optimizer"], "tolerances": p["tolerances"],
             "spurious": spurious, "global": global_minima, "minima": minima, "saddles": saddles, "other": other,
             "not_converged_max_loss": p["not_converged_max_loss"],
+            "ended": p["ended"], "by_rule": p["by_rule"], "monotone": p["monotone"],
+            "descent_recorded": p["descent_recorded"],
             "families_partial": partial, "n_families": len(families),
             "n_spurious_families": len(spurious_families),
             "n_spurious_minimum_families": sum(f["class"] in ("spurious_minimum", "local_minimum")

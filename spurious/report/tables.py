@@ -70,8 +70,22 @@ def landscape_rows(report: LandscapeReport) -> list[dict]:
             "min_loss": format_loss(r["min_spurious_loss"]),
             "published_min_loss": format_loss(r["published_min_loss"]),
             "min_loss_verdict": verdict_text(r["min_loss_verdict"], r["min_loss_evidence"]),
+            "ended": _ended(r),
         })
     return out
+
+
+#: how the class table names each way a run ended
+ENDED_WORDS = (("converged", "grad"), ("global", "global"), ("not_converged", "capped"), ("diverged", "diverged"))
+
+
+def _ended(r: dict) -> str:
+    """'grad 20, global 978, capped 2 (rule 2)': how the problem's runs ended."""
+    ended = r.get("ended") or {}
+    parts = [f"{word} {ended[status]}" for status, word in ENDED_WORDS if ended.get(status)]
+    if r.get("by_rule"):
+        parts[-1 if ended.get("diverged") is None else -2] += f" (rule {r['by_rule']})"
+    return ", ".join(parts) or "-"
 
 
 MEASURED_COLUMNS = [
@@ -86,6 +100,7 @@ PUBLISHED_KEYS = {"published", "verdict", "published_p", "published_families", "
 CLASS_COLUMNS = [
     ("problem", "problem", "<"), ("runs", "runs", ">"), ("global", "global minima % [95% CI]", ">"),
     ("minima", "spurious minima %", ">"), ("saddles", "saddles %", ">"), ("other", "other endpoints", "<"),
+    ("ended", "how runs ended", "<"),
 ]
 
 
@@ -126,7 +141,57 @@ def class_notes(report: LandscapeReport) -> list[str]:
         notes.append("degenerate: an eigenvalue within the tolerance of 0 (the second-order test cannot decide)")
     if "nonsmooth" in other:
         notes.append("nonsmooth: the loss is not twice differentiable at the endpoint")
+    rows = report.rows
+    if any((r.get("ended") or {}).get("global") for r in rows):
+        stop = rows[0]["optimizer"].get("global_stop")
+        notes.append(f"how runs ended: grad = the gradient criterion; global = stopped once the loss came within "
+                     f"{stop:g} of the global value with monotone descent (a global minimum, and a final loss below "
+                     f"1e-3, decided without the gradient criterion, which for n > k takes up to 10^6 steps)"
+                     if stop is not None else "how runs ended: grad = the gradient criterion")
+    if any(r.get("by_rule") for r in rows):
+        notes.append("capped = stopped at max_steps; rule = of those, the runs whose Newton polish (pseudo-inverse "
+                     "steps) reached a critical point within polish_radius: they take its class by its spectrum, and "
+                     "count as stopped short for the verdicts")
+    recorded = sum(r.get("descent_recorded") or 0 for r in rows)
+    if recorded:
+        monotone = sum(r.get("monotone") or 0 for r in rows)
+        notes.append(f"monotone descent: in {monotone} of {recorded} runs no gradient step raised the loss beyond "
+                     f"rounding (monotone_tol x max(1, F(start))); the early decisions rest on it")
     return notes
+
+
+ANNIHILATION_COLUMNS = [("problem", "problem", "<"), ("family", "family", ">"), ("loss", "loss", ">"),
+                        ("neuron", "split neuron", ">"), ("criterion", "2021 criterion", ">"),
+                        ("agree", "(n+1)-Hessian agrees", "<"), ("bound", "certified a^T S a <=", ">"),
+                        ("curvature", "curvature at alpha <=", ">"), ("status", "certificate", "<"),
+                        ("descent", "descent from the split (n+1)", "<")]
+
+
+def annihilation_rows(report: LandscapeReport) -> list[dict]:
+    out = []
+    for a in report.annihilations:
+        summary = a["summary"]
+        families = summary.get("descent", {}).get("families", [])
+        descent = "; ".join(f"{f['class'].replace('_', ' ')} {format_loss(f['loss'])}: {f['count']}" for f in families)
+        out.append({"problem": a["label"], "family": a["family"]["id"], "loss": format_loss(a["family"]["loss"]),
+                    "neuron": summary["neuron"], "criterion": f"{summary['criterion']:.4g}",
+                    "agree": "yes" if summary["agrees"] else "NO",
+                    "bound": summary.get("splitting_curvature_upper", "-"),
+                    "curvature": summary.get("curvature_upper", "-"),
+                    "status": "verified claim" if a["status"] == "certified" else f"refused: {summary['refusal']}",
+                    "descent": descent or "-"})
+    return out
+
+
+def annihilation_notes(report: LandscapeReport) -> list[str]:
+    alphas = sorted({a["alpha"] for a in report.annihilations})
+    return [f"each spurious minimum of width n split at alpha = {', '.join(alphas)}: its neuron w replaced by alpha w "
+            "and (1 - alpha) w, a critical point of width n + 1 with the same loss; 2021 criterion: the smallest "
+            "eigenvalue of H_ww - I/2 off w (Safran, Yehudai & Shamir), negative = the split is a saddle; the "
+            "(n+1)-Hessian along the split direction gives the same number divided by alpha (1 - alpha); certified: "
+            "ball arithmetic bounds a^T S a below 0 over a ball holding the exact critical point, so the split is not "
+            "a local minimum for any alpha (spurious verify re-checks the certificate); descent: gradient descent of "
+            "n + 1 from 8 points at distance 1e-3 from the split (+- the split direction, 6 random directions)"]
 
 
 def verdict_count_text(report: LandscapeReport) -> tuple[str, str]:
@@ -214,6 +279,10 @@ def _(report: LandscapeReport, max_families: int = 30) -> str:
         inside, rest = verdict_count_text(report)
         lines.append(f"published fractions inside our 95% intervals: {inside}" + (f"; {rest}" if rest else ""))
         lines += ["  " + text for text in report.explain_disagreements() + report.explain_unconverged()]
+    if report.annihilations:
+        lines += ["", "one more neuron (spurious study annihilate):"]
+        lines += format_table(annihilation_rows(report), ANNIHILATION_COLUMNS)
+        lines.append("; ".join(annihilation_notes(report)))
     fams = family_rows(report)
     if fams:
         lines += ["", "families of endpoints with loss above the global value (representatives' Hessians):"]

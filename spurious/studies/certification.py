@@ -118,6 +118,85 @@ def certify_study(store: Store, key: str, classes=CERTIFIABLE_CLASSES, lowest_on
                               uncertifiable)
 
 
+@dataclass(frozen=True)
+class StudyAnnihilation:
+    key: str
+    alpha: str
+    certified: int  # by this invocation
+    refused: int
+    skipped: int  # already recorded in the store
+    seconds: float
+    #: stored problems not tried: problem key -> why, in one line
+    untried: dict = field(default_factory=dict)
+
+
+def annihilation_name(problem_key: str, family_id: int, alpha: str) -> str:
+    return certificate_name(problem_key, family_id).replace(".json", f"-split-alpha{alpha}.json")
+
+
+def annihilate_study(store: Store, key: str, alpha="0.5", lowest_only: bool = False, out_dir: str | None = None,
+                     command: str = "", on_family: Callable[[str, dict, str, dict], None] | None = None,
+                     device: str = "auto") -> StudyAnnihilation:
+    """Split a neuron of every spurious minimum family (or the lowest one with lowest_only) of every
+    finished problem whose student is at least as wide as the teacher and that can be certified
+    (spurious.annihilation.annihilate: the 2021 criterion, the certificate that the split is no
+    minimum, descent from just off it). Resumable like certify_study; the outcome of each family is
+    committed under the study's writer lock; out_dir: also write the certificate files."""
+    from ..annihilation import annihilate
+    from ..certify import exact_alpha
+    from ..verify import alpha_text
+
+    text = alpha_text(exact_alpha(alpha))
+    if out_dir is not None:
+        check_output_folder(out_dir, "--out")
+    started = time.perf_counter()
+    problems, untried = _certifiable_problems(store, key)
+    for row, problem in list(problems):
+        if problem.global_min_value is None:
+            untried[row["key"]] = "its global value is unknown (a student narrower than the teacher)"
+            problems.remove((row, problem))
+    if not problems:
+        reasons = "; ".join(sorted(set(untried.values()))) or "it stores no landscape problems"
+        raise SpuriousError(f"study {key!r} has no problem whose minima can be split and certified: {reasons}")
+    done = store.annihilations(key, text)
+    work = []
+    for p, _ in problems:
+        families = [f for f in store.families(key, p["key"]) if f["class"] == "spurious_minimum"]
+        if lowest_only and families:
+            families = [min(families, key=lambda f: f["loss"])]
+        work += [(p, f) for f in families]
+    pending = [(p, f) for p, f in work if (p["key"], f["id"], text) not in done]
+    built = {p["key"]: problem for p, problem in problems}
+    certified = refused = 0
+    if pending:
+        token = store.acquire(key, command=command)
+        try:
+            for p, family in pending:
+                result = annihilate(built[p["key"]], np.asarray(family["representative"], dtype=float), text,
+                                    device=device)
+                summary = result.to_dict()
+                status = "certified" if result.certified else "refused"
+                certified += result.certified
+                refused += not result.certified
+                store.write_annihilation(key, token, p["key"], family, text, status, summary,
+                                         result.certificate.to_json() if result.certified else None)
+                if on_family is not None:
+                    on_family(p["key"], family, status, summary)
+        finally:
+            try:
+                store.release(key, token)
+            except Exception:  # the run's own error matters more
+                pass
+    if out_dir is not None:
+        os.makedirs(out_dir, exist_ok=True)
+        for (problem_key, family_id, value), record in store.annihilations(key, text).items():
+            if record["certificate"]:
+                with open(os.path.join(out_dir, annihilation_name(problem_key, family_id, value)), "w") as handle:
+                    handle.write(record["certificate"])
+    return StudyAnnihilation(key, text, certified, refused, len(work) - len(pending), time.perf_counter() - started,
+                             untried)
+
+
 def _certifiable_problems(store: Store, key: str) -> tuple[list, dict]:
     """([(stored row, built problem)] of the study's certifiable problems in the study's order,
     {problem key: why not} of the others). Building a problem only checks its parameters (and makes

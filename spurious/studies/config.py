@@ -18,6 +18,8 @@ Landscape study (a sweep of multistart runs over a grid of problems):
     [grid]                          # any of the problem's parameters: the cartesian product of these
     teacher = { from = 6, to = 20 } # axes; lists, a single value, or an inclusive range {from, to, step}
     extra = [0, 1]                  # a shorthand of the ReLU problems: student = teacher + extra
+                                    # (or several blocks, [[grid]] tables or grid = [{...}, {...}]: the union
+                                    # of their products, in order; every block sweeps the same parameters)
 
     [params]                        # optional: parameters fixed for every problem of the grid
     dim = 20
@@ -185,6 +187,9 @@ def _merge(base: dict, over: dict) -> dict:
             out[key] = _merge(out[key], value)
         elif isinstance(value, dict) and isinstance(out.get(key), dict):  # grid: axes replace axes
             out[key] = {**out[key], **copy.deepcopy(value)}
+        elif key == "grid" and isinstance(value, dict) and isinstance(out.get(key), list):
+            raise ConfigError(f"a size's grid table cannot change a grid of several blocks; give the size its own "
+                              f"list of blocks")
         else:
             out[key] = copy.deepcopy(value)
     return out
@@ -202,7 +207,7 @@ class StudyConfig:
     source: str = ""
     # landscape studies
     problem: str | None = None  # a registered name, or a user's spec (file paths made absolute)
-    grid: dict[str, list] = field(default_factory=dict)
+    grid: dict[str, list] | list[dict[str, list]] = field(default_factory=dict)  # one block, or several
     params: dict[str, Any] = field(default_factory=dict)  # fixed for every problem of the grid
     runs: int = 0
     runs_per_cell: int = 0
@@ -259,10 +264,9 @@ class StudyConfig:
             return []
         found = entry(self.problem)
         label = self.problem if found.builtin else found.name.rpartition(os.sep)[2]
-        axes = list(self.grid)
         out = []
-        for values in itertools.product(*(self.grid[a] for a in axes)):
-            params = found.check({**self.params, **dict(zip(axes, values))})
+        for point in grid_points(self.grid):
+            params = found.check({**self.params, **point})
             problem = build_shared(self.problem, params)
             out.append({"key": problem_key(label, params), "name": self.problem, "params": params,
                         "optimizer": resolve_optimizer(problem, self.optimizer),
@@ -271,6 +275,18 @@ class StudyConfig:
         if len(set(keys)) != len(keys):
             raise ConfigError(f"{self.source or self.name}: [grid] gives the same problem twice")
         return out
+
+
+def grid_blocks(grid) -> list[dict[str, list]]:
+    """A grid as its list of blocks (one table is one block)."""
+    return list(grid) if isinstance(grid, list) else [grid]
+
+
+def grid_points(grid) -> list[dict]:
+    """The grid's points (swept values by axis), block after block, each block's cartesian product in
+    the order of its axes."""
+    return [dict(zip(block, values)) for block in grid_blocks(grid)
+            for values in itertools.product(*block.values())]
 
 
 def problem_key(name: str, params: dict) -> str:
@@ -377,16 +393,29 @@ def _parse_landscape(c: _Checker, raw: dict, size: str | None, source: str, base
     c.keys(fixed, allowed, "[params]")
     for key, value in fixed.items():
         fixed[key] = c.scalar(value, _AXIS_TYPES[found.parameter(key).type], f"[params] {key}")
-    grid_raw = c.table(raw.get("grid", {}), "[grid]")
-    if not grid_raw and not fixed:
+    grid_value = raw.get("grid", {})
+    several = isinstance(grid_value, list)
+    if several and not grid_value:
+        c.fail("[grid]", "is an empty list of blocks")
+    blocks_raw = [c.table(b, f"[grid] block {i}") for i, b in enumerate(grid_value)] if several else \
+        [c.table(grid_value, "[grid]")]
+    if not blocks_raw[0] and not fixed:
         c.fail("[grid]", f"is empty: give the parameters of {found.name!r} to sweep under [grid] (or fixed ones "
                f"under [params]): {', '.join(allowed)}")
-    c.keys(grid_raw, allowed, "[grid]")
-    grid = {a: c.axis(v, _AXIS_TYPES[found.parameter(a).type], f"[grid] {a}") for a, v in grid_raw.items()}
-    for a in grid:
-        if a in fixed:
-            c.fail(f"[grid] {a}", "is also fixed under [params]")
-    points = math.prod(len(v) for v in grid.values())
+    blocks = []
+    for i, block_raw in enumerate(blocks_raw):
+        where = f"[grid] block {i}" if several else "[grid]"
+        c.keys(block_raw, allowed, where)
+        block = {a: c.axis(v, _AXIS_TYPES[found.parameter(a).type], f"{where} {a}") for a, v in block_raw.items()}
+        for a in block:
+            if a in fixed:
+                c.fail(f"{where} {a}", "is also fixed under [params]")
+        if blocks and list(block) != list(blocks[0]):
+            c.fail(where, f"sweeps {', '.join(block) or 'nothing'}; every block must sweep the same parameters, "
+                   f"in the same order, as block 0 ({', '.join(blocks[0])})")
+        blocks.append(block)
+    grid = blocks if several else blocks[0]
+    points = sum(math.prod(len(v) for v in block.values()) for block in blocks)
     if points > MAX_PROBLEMS:
         c.fail("[grid]", f"has {points:,} points; a study's grid holds at most {MAX_PROBLEMS:,} problems "
                f"(each is built, compiled and stored on its own)")
