@@ -33,7 +33,7 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 
 import spurious as sp  # noqa: E402
-from spurious.optimize import _compiled  # noqa: E402
+from spurious.optimize import _kernel  # noqa: E402
 
 FLOP_PER_RUN_STEP_K20 = 9e4
 
@@ -74,9 +74,11 @@ def raw(args):
     settings = sp.GradientDescent(grad_tol=1e-300, newton_switch=None, pool=pool, sync_steps=steps)
     with jax.default_device(device):
         W = jnp.asarray(sp.starts(problem, 0, np.arange(pool)))
-        advance = _compiled(problem, "advance", settings, steps)
+        advance = _kernel(problem, "advance", settings, steps)
+        # params, start, step, steps, halvings, done, reason, gradient norm, previous loss, rise, scale
         state = (W, W, jnp.full(pool, 0.1), jnp.zeros(pool, int), jnp.zeros(pool, int),
-                 jnp.zeros(pool, bool), jnp.full(pool, jnp.inf))
+                 jnp.zeros(pool, bool), jnp.zeros(pool, jnp.int32), jnp.full(pool, jnp.inf), jnp.full(pool, jnp.inf),
+                 jnp.full(pool, -jnp.inf), jnp.ones(pool))
         engine = pool * steps / rate(advance, *state)
         V = jnp.asarray(problem.teacher_weights)
         plain = jax.jit(jax.vmap(lambda w: jax.lax.fori_loop(0, steps, lambda i, x: x - 0.1 * plain_jax_grad(x, V), w)))
@@ -153,7 +155,7 @@ def profile(args):
     import spurious.optimize as optimize
 
     seconds, calls = collections.defaultdict(float), collections.Counter()
-    compiled = optimize._compiled
+    compiled = optimize._kernel
 
     def timed(problem, what, *static):
         kernel = compiled(problem, what, *static)
@@ -170,13 +172,13 @@ def profile(args):
 
     problem = sp.ReLUTeacherStudent(args.k, args.k)
     settings = sp.GradientDescent(pool=args.pool)
-    optimize._compiled = timed
+    optimize._kernel = timed
     try:
         started = time.perf_counter()
         result = sp.run(problem, args.runs, seed=args.seed, optimizer=settings, device=args.device)
         total = time.perf_counter() - started
     finally:
-        optimize._compiled = compiled
+        optimize._kernel = compiled
     e = result.endpoints
     print(f"k = n = {args.k}, {args.runs} runs, pool {args.pool or 'auto'}: total {total:.1f} s, "
           f"multistart {e.seconds:.1f} s, analysis {total - e.seconds:.1f} s")

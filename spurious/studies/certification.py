@@ -82,40 +82,53 @@ def certify_study(store: Store, key: str, classes=CERTIFIABLE_CLASSES, lowest_on
         work += [(p, f) for f in families]
     pending = [(p, f) for p, f in work if (p["key"], f["id"]) not in done]
     built = {p["key"]: problem for p, problem in problems}
-    certified = refused = 0
-    if pending:
-        token = store.acquire(key, command=command)
+    outcomes = {"certified": 0, "refused": 0}
+
+    def act(token, p, family):
+        begun = time.perf_counter()
         try:
-            for p, family in pending:
-                problem = built[p["key"]]
-                begun = time.perf_counter()
-                try:
-                    certificate = certify(problem, np.asarray(family["representative"], dtype=float))
-                except CertificationRefused as refusal:
-                    status, text = "refused", None
-                    summary = {"refusal": type(refusal).__name__, "reason": str(refusal),
-                               "seconds": time.perf_counter() - begun}
-                    refused += 1
-                else:
-                    status, text = "certified", certificate.to_json()
-                    summary = summary_of(certificate, time.perf_counter() - begun)
-                    certified += 1
-                store.write_certification(key, token, p["key"], family, status, summary, text)
-                if on_family is not None:
-                    on_family(p["key"], family, status, summary)
-        finally:
-            try:
-                store.release(key, token)
-            except Exception:  # the run's own error matters more
-                pass
+            certificate = certify(built[p["key"]], np.asarray(family["representative"], dtype=float))
+        except CertificationRefused as refusal:
+            status, text = "refused", None
+            summary = {"refusal": type(refusal).__name__, "reason": str(refusal), "seconds": time.perf_counter() - begun}
+        else:
+            status, text = "certified", certificate.to_json()
+            summary = summary_of(certificate, time.perf_counter() - begun)
+        outcomes[status] += 1
+        store.write_certification(key, token, p["key"], family, status, summary, text)
+        if on_family is not None:
+            on_family(p["key"], family, status, summary)
+
+    _under_lock(store, key, command, pending, act)
     if out_dir is not None:
-        os.makedirs(out_dir, exist_ok=True)
-        for (problem_key, family_id), record in store.certifications(key).items():
-            if record["certificate"]:
-                with open(os.path.join(out_dir, certificate_name(problem_key, family_id)), "w") as handle:
-                    handle.write(record["certificate"])
-    return StudyCertification(key, certified, refused, len(work) - len(pending), time.perf_counter() - started,
-                              uncertifiable)
+        _write_certificates(out_dir, store.certifications(key), certificate_name)
+    return StudyCertification(key, outcomes["certified"], outcomes["refused"], len(work) - len(pending),
+                              time.perf_counter() - started, uncertifiable)
+
+
+def _under_lock(store: Store, key: str, command: str, pending: list, act: Callable):
+    """act(token, problem row, family) for each pending family, under the study's writer lock (taken only
+    when there is work; released whatever happens)."""
+    if not pending:
+        return
+    token = store.acquire(key, command=command)
+    try:
+        for p, family in pending:
+            act(token, p, family)
+    finally:
+        try:
+            store.release(key, token)
+        except Exception:  # the run's own error matters more
+            pass
+
+
+def _write_certificates(out_dir: str, records: dict, name: Callable) -> None:
+    """Every stored certificate of `records` ({key tuple: record}) to out_dir, named name(*key)."""
+    os.makedirs(out_dir, exist_ok=True)
+    for ident, record in records.items():
+        if record["certificate"]:
+            with open(os.path.join(out_dir, name(*ident)), "w") as handle:
+                handle.write(record["certificate"])
 
 
 @dataclass(frozen=True)
@@ -167,34 +180,23 @@ def annihilate_study(store: Store, key: str, alpha="0.5", lowest_only: bool = Fa
         work += [(p, f) for f in families]
     pending = [(p, f) for p, f in work if (p["key"], f["id"], text) not in done]
     built = {p["key"]: problem for p, problem in problems}
-    certified = refused = 0
-    if pending:
-        token = store.acquire(key, command=command)
-        try:
-            for p, family in pending:
-                result = annihilate(built[p["key"]], np.asarray(family["representative"], dtype=float), text,
-                                    device=device)
-                summary = result.to_dict()
-                status = "certified" if result.certified else "refused"
-                certified += result.certified
-                refused += not result.certified
-                store.write_annihilation(key, token, p["key"], family, text, status, summary,
-                                         result.certificate.to_json() if result.certified else None)
-                if on_family is not None:
-                    on_family(p["key"], family, status, summary)
-        finally:
-            try:
-                store.release(key, token)
-            except Exception:  # the run's own error matters more
-                pass
+    outcomes = {"certified": 0, "refused": 0}
+
+    def act(token, p, family):
+        result = annihilate(built[p["key"]], np.asarray(family["representative"], dtype=float), text, device=device)
+        summary = result.to_dict()
+        status = "certified" if result.certified else "refused"
+        outcomes[status] += 1
+        store.write_annihilation(key, token, p["key"], family, text, status, summary,
+                                 result.certificate.to_json() if result.certified else None)
+        if on_family is not None:
+            on_family(p["key"], family, status, summary)
+
+    _under_lock(store, key, command, pending, act)
     if out_dir is not None:
-        os.makedirs(out_dir, exist_ok=True)
-        for (problem_key, family_id, value), record in store.annihilations(key, text).items():
-            if record["certificate"]:
-                with open(os.path.join(out_dir, annihilation_name(problem_key, family_id, value)), "w") as handle:
-                    handle.write(record["certificate"])
-    return StudyAnnihilation(key, text, certified, refused, len(work) - len(pending), time.perf_counter() - started,
-                             untried)
+        _write_certificates(out_dir, store.annihilations(key, text), annihilation_name)
+    return StudyAnnihilation(key, text, outcomes["certified"], outcomes["refused"], len(work) - len(pending),
+                             time.perf_counter() - started, untried)
 
 
 def _certifiable_problems(store: Store, key: str) -> tuple[list, dict]:
