@@ -402,7 +402,9 @@ def _store_is_whole(path):
 
 @pytest.mark.parametrize("delay", [0.5, 2.0])
 def test_ctrl_c_while_starting_exits_130_and_writes_nothing(tmp_path, delay):
-    process = _start(["run", "-k", "4", "-n", "4", "--runs", "400", "--json", tmp_path / "out.json"], tmp_path)
+    # runs followed to the gradient criterion (no stop at the global value): the work outlasts both delays
+    process = _start(["run", "-k", "4", "-n", "4", "--runs", "400", "--no-global-stop", "--json", tmp_path / "out.json"],
+                     tmp_path)
     time.sleep(delay)
     process.send_signal(signal.SIGINT)
     out, err = process.communicate(timeout=60)
