@@ -40,8 +40,10 @@ class Terminated(BaseException):
     """SIGTERM, raised in the main thread like KeyboardInterrupt, so the same clean-up runs."""
 
 
-#: seconds to wait for the clean-up after a signal before exiting anyway
-GRACE_SECONDS = 3.0
+#: seconds to wait for the clean-up after a signal before exiting anyway: the clean-up (releasing a
+#: study's lock) waits for the compiled kernel or XLA compile in progress to return, which took more than
+#: 3 s on a loaded 2-core machine (a fresh-clone CI run left a study's lock held)
+GRACE_SECONDS = 10.0
 MESSAGES = {130: "spurious: interrupted", 143: "spurious: terminated"}
 _signalled: list[int] = []  # exit code of the first signal received
 
