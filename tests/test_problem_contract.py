@@ -69,6 +69,7 @@ class Compiled:
         self.grad = jax.jit(problem.grad)
         self.hessian = jax.jit(problem.hessian)
         self.jacobian = jax.jit(jax.jacfwd(problem.grad))
+        self.loss_and_grad = jax.jit(problem.loss_and_grad)
 
 
 @functools.lru_cache(maxsize=None)
@@ -95,7 +96,7 @@ def test_hessian_is_symmetric_and_the_jacobian_of_the_gradient(problem):
                                    err_msg="Hessian differs from the Jacobian of the gradient")
 
 
-def test_gradient_matches_central_differences_of_the_loss(problem):
+def test_gradient_matches_central_differences_of_the_loss_and_loss_and_grad_agrees(problem):
     h = 1e-5
     fns = compiled(problem)
     for x in smooth_points(problem):
@@ -109,6 +110,10 @@ def test_gradient_matches_central_differences_of_the_loss(problem):
         value = abs(float(fns.loss(jnp.asarray(x))))
         tol = 1e-6 * max(1.0, value, float(np.max(np.abs(g))))
         assert np.max(np.abs(fd - g)) <= tol, f"grad vs finite differences: max error {np.max(np.abs(fd - g)):.3e}"
+        # what the engine evaluates every step: the same loss and gradient at once
+        value_at, grad_at = fns.loss_and_grad(jnp.asarray(x))
+        assert abs(float(value_at) - float(fns.loss(jnp.asarray(x)))) <= 1e-12 * max(1.0, value)
+        np.testing.assert_allclose(np.asarray(grad_at), g, rtol=1e-10, atol=1e-12 * max(1.0, float(np.max(np.abs(g)))))
 
 
 # -- identity ------------------------------------------------------------------------------------
