@@ -479,9 +479,9 @@ def hessian_enclosure(geometry: Geometry) -> list:
     """
     pi = arb.pi()
     two_pi = 2 * pi
-    n, k, d = geometry.n, geometry.k, geometry.d
+    n, d = geometry.n, geometry.d
     size = n * d
-    ss, st = geometry.angles()
+    ss, _ = geometry.angles()
     units = geometry.student_units
     unit_cols = [arb_mat([[x] for x in u]) for u in units]
     outer_self = [col * col.transpose() for col in unit_cols]
