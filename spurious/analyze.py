@@ -94,12 +94,16 @@ class Family:
     ci_high: float
     members: np.ndarray  # run indices
     zero_modes: int = 0  # flat directions of continuous symmetries, left out of the spectrum
+    #: the representative's isotropy (e.g. "Δ(S_19 × S_1)") where the problem's group names it, else ""
+    isotropy: str = ""
+    isotropy_type: str = ""  # the same with k symbolic ("Δ(S_{k−1} × S_1)"): one type across k
 
     def to_dict(self, with_params: bool = True) -> dict:
         out = {"id": self.id, "loss": self.loss, "class": self.cls, "morse_index": self.morse_index,
                "lambda_min": self.lambda_min, "lambda_max": self.lambda_max, "count": self.count,
                "fraction": self.fraction, "ci_low": self.ci_low, "ci_high": self.ci_high,
-               "representative_run": self.run, "zero_modes": self.zero_modes}
+               "representative_run": self.run, "zero_modes": self.zero_modes, "isotropy": self.isotropy,
+               "isotropy_type": self.isotropy_type}
         if with_params:
             out["representative"] = self.representative.tolist()
         return out
@@ -273,6 +277,16 @@ def group_families(order, loss, points, problem: Problem, tolerances: "Tolerance
     return groups
 
 
+def isotropy_of(problem: Problem, point: np.ndarray, tolerances: "Tolerances"):
+    """The isotropy of a (polished) point under the problem's group, where the group can name it.
+
+    Tolerance: the family tolerance (what counts as the same point counts as fixed)."""
+    finder = getattr(problem.symmetry, "isotropy", None)
+    if finder is None:
+        return None
+    return finder(np.asarray(point, dtype=np.float64).reshape(problem.shape), tolerances.family)
+
+
 def classify_point(loss: float, spectrum: np.ndarray, global_min_value, tolerances: Tolerances) -> tuple[str, int]:
     negative = int(np.sum(spectrum < -tolerances.eigenvalue))
     if global_min_value is not None and loss - global_min_value <= tolerances.global_loss:
@@ -370,11 +384,13 @@ def analyze(problem: Problem, endpoints: Endpoints, tolerances: Tolerances | Non
         lam_min[members], lam_max[members] = spectrum[0], spectrum[-1]
         family_of[members] = fid
         low, high = wilson_interval(len(members), total)
+        named = isotropy_of(problem, params[rep], tolerances)
         families.append(Family(
             id=fid, representative=params[rep], run=int(endpoints.run[rep]), loss=float(loss[rep]),
             cls=family_cls, morse_index=family_index, lambda_min=float(spectrum[0]), lambda_max=float(spectrum[-1]),
             spectrum=spectrum, count=len(members), fraction=len(members) / total, ci_low=low, ci_high=high,
-            members=endpoints.run[members], zero_modes=problem.size - len(spectrum)))
+            members=endpoints.run[members], zero_modes=problem.size - len(spectrum),
+            isotropy=named.name if named else "", isotropy_type=named.type if named else ""))
     # Order: global minima first, then by loss.
     families.sort(key=lambda f: (f.cls != "global_minimum", f.loss))
     renumber = {f.id: new for new, f in enumerate(families)}

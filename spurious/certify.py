@@ -569,3 +569,30 @@ def read_point(path, problem=None) -> np.ndarray:
     if array.ndim != 2:
         raise SpuriousError(f"{path}: expected a matrix (student x dim), got an array of shape {array.shape}")
     return array
+
+
+# ---------------------------------------------------------------------------------------------
+# Critical points with diagonal symmetry, at any k (checked by spurious.verify_symmetric)
+
+#: radii tried for the Krawczyk box, smallest first (per coordinate divided by isqrt of its orbit size)
+SYMMETRIC_RADII = tuple(Fraction(1, 10 ** e) for e in (14, 13, 12, 11, 10, 9, 8))
+
+
+def certify_symmetric(point, precision: int = 256) -> dict:
+    """A certificate (dict) for the critical point of the fixed-space loss near `point` (a
+    spurious.fixed_points.FixedPoint): polished by Newton in Arb at `precision` bits, then proven in a
+    box whose radius is the smallest of SYMMETRIC_RADII for which the Krawczyk test passes."""
+    from . import verify_symmetric
+    from .fixed_points import high_precision_newton
+
+    polished = high_precision_newton(point, bits=precision)
+    failure = None
+    for radius in SYMMETRIC_RADII:
+        try:
+            return verify_symmetric.build_certificate(polished.sizes, polished.values, radius, precision)
+        except _verify.ProofFailed as error:
+            failure = error
+            if error.cause not in ("not_critical", "precision"):
+                break
+    raise CertificationRefused(f"no certificate for the {verify_symmetric.isotropy_name(point.sizes, False)} point "
+                               f"at k = {point.k}: {failure}")

@@ -83,11 +83,13 @@ def register(subparsers):
     a.set_defaults(handler=handle_annihilate)
 
     v = subparsers.add_parser(
-        "verify", help="re-check a certificate written by `spurious certify` or `spurious annihilate`",
+        "verify", help="re-check a certificate written by `spurious certify`, `spurious annihilate` or "
+                       "`spurious symmetric continue --certify`",
         description="Re-derive every bound of a certificate from its problem and point in ball arithmetic, "
                     "check the theorem's hypotheses in exact rational arithmetic, and compare with the claim. "
                     "Exit 0 if valid; exit 1 with a one-line reason if not. (The checker is spurious/verify.py, "
-                    "which uses only python-flint, numpy and the standard library; it also runs as a script.)")
+                    "which uses only python-flint, numpy and the standard library; it also runs as a script; certificates of "
+                    "symmetric critical points at large k are checked by spurious/verify_symmetric.py.)")
     v.add_argument("certificate", metavar="CERT", help="certificate file")
     v.set_defaults(handler=handle_verify)
 
@@ -240,10 +242,15 @@ def format_annihilation(result) -> str:
 
 
 def handle_verify(args) -> int:
-    from ..verify import InvalidCertificate, TooLargeToCheck, verify_file
+    from .. import verify_symmetric
+    from ..verify import InvalidCertificate, TooLargeToCheck, load_certificate, verify_certificate
 
     try:
-        verified = verify_file(args.certificate)
+        certificate = load_certificate(args.certificate)
+        if isinstance(certificate, dict) and certificate.get("format") == verify_symmetric.FORMAT:
+            verified = verify_symmetric.verify_certificate(certificate)
+        else:
+            verified = verify_certificate(certificate)
     except TooLargeToCheck as error:
         raise SpuriousError(str(error)) from None
     except InvalidCertificate as error:

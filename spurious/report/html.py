@@ -12,7 +12,7 @@ from .numbers import format_cell
 from .plots import figure_caption, report_figures, save_figure, svg_text
 from .study import ExperimentStudyReport, LandscapeReport, StudyReport, fmt_time
 from .tables import (ANNIHILATION_COLUMNS, CLASS_COLUMNS, FAMILY_COLUMNS, _settings_line, annihilation_notes,
-                     annihilation_rows, class_notes, family_rows, landscape_rows, measured_columns, measured_notes,
+                     annihilation_rows, class_notes, family_rows, isotropy_lines, landscape_rows, measured_columns, measured_notes,
                      verdict_count_text)
 
 CSS = """
@@ -142,6 +142,11 @@ def landscape_body(report: LandscapeReport, figures) -> str:
     fams = family_rows(report)
     parts.append("<h2>Families above the global minimum</h2>")
     parts.append(_table(fams, FAMILY_COLUMNS, classes_from=set()) if fams else "<p>None found.</p>")
+    isotropies = isotropy_lines(report)
+    if isotropies:
+        parts.append("<p class=\"meta\">Isotropy types (the subgroup of S_n &times; S_k fixing each representative, "
+                     "k symbolic), families and runs per problem:</p>")
+        parts.append(_disagreements(isotropies))
     if any(r["certified"] != "-" for r in fams):
         parts.append("<p class=\"meta\">certified: <code>spurious study certify</code> proved in ball arithmetic "
                      "that a critical point of the stated class and index exists within radius r of the "

@@ -293,6 +293,30 @@ def _experiment(store: Store, report: ExperimentStudyReport, config: dict):
                                    f"({type(error).__name__}: {error})")
 
 
+def _isotropies(problem: dict, families: list[dict]) -> dict:
+    """{family id: (isotropy, type)} of the stored representatives, where the problem's group names one."""
+    from ..analyze import Tolerances, isotropy_of
+    from ..problems import build_shared
+
+    if not families:
+        return {}
+    try:
+        landscape = build_shared(problem["name"], problem["params"])
+    except SpuriousError:
+        return {}
+    if getattr(landscape.symmetry, "isotropy", None) is None:
+        return {}
+    tolerances = Tolerances(**problem["tolerances"])
+    out = {}
+    for f in families:
+        if f.get("representative") is None:
+            continue
+        found = isotropy_of(landscape, f["representative"], tolerances)
+        if found is not None:
+            out[f["id"]] = (found.name, found.type)
+    return out
+
+
 def _landscape(store: Store, report: LandscapeReport):
     from ..studies.kinds import merge_families
 
@@ -323,9 +347,11 @@ def _landscape(store: Store, report: LandscapeReport):
             partial = True
         else:
             families, partial = [], True
+        named = _isotropies(p, families)
         for f in families:
             f["problem_key"] = p["key"]
             f["certification"] = None if partial else certifications.get((p["key"], f["id"]))
+            f["isotropy"], f["isotropy_type"] = named.get(f["id"], ("", ""))
         report.families[p["key"]] = families
         if not partial:
             by_id = {f["id"]: f for f in families}

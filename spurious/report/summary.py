@@ -13,7 +13,9 @@ JSON format (schema "spurious.run/2"; /2 renamed a family's "index" to "morse_in
   monotone:  runs whose loss never rose by more than optimizer.monotone_tol * max(1, F(start)) in a step;
              loss_rise_max: the largest such relative rise over all runs (negative: every step lowered it)
   families: [{id, loss, class, morse_index, lambda_min, lambda_max, count, fraction, ci_low, ci_high,
-              representative_run, representative}]   (fraction and interval over all runs; Wilson 95%)
+              representative_run, representative, zero_modes, isotropy, isotropy_type}]   (fraction and
+             interval over all runs; Wilson 95%; isotropy: the subgroup fixing the representative, e.g.
+             "Δ(S_19 × S_1)", and its type with k symbolic, "" where the problem's group names none)
 """
 from __future__ import annotations
 
@@ -107,14 +109,15 @@ def format_run_summary(summary: dict, max_families: int = 20) -> str:
         f"spurious local minima: {_pct(summary['spurious_minima'])}   saddles: {_pct(summary['saddles'])}",
         f"final loss >= 1e-3 (2018 criterion): {_pct(summary['spurious_loss_1e-3'])}   (95% Wilson intervals)",
         "",
-        f"{'family':>6} {'class':<17} {'index':>5} {'loss':>12} {'lambda_min':>11} {'lambda_max':>10} {'count':>6}  fraction [95% CI]",
+        f"{'family':>6} {'class':<17} {'index':>5} {'loss':>12} {'lambda_min':>11} {'lambda_max':>10} {'count':>6}  fraction [95% CI]"
+        + ("   isotropy" if any(f.get("isotropy") for f in summary["families"]) else ""),
     ]
     for f in summary["families"][:max_families]:
         loss = f"{format_loss(f['loss']):>12}"  # round-off of a zero loss (-8.9e-16) shows as 0
         lines.append(
             f"{f['id']:>6} {f['class']:<17} {f['morse_index']:>5} {loss} {f['lambda_min']:>11.3e} "
             f"{f['lambda_max']:>10.3e} {f['count']:>6}  {100 * f['fraction']:.1f}% "
-            f"[{100 * f['ci_low']:.1f}, {100 * f['ci_high']:.1f}]")
+            f"[{100 * f['ci_low']:.1f}, {100 * f['ci_high']:.1f}]" + (f"   {f['isotropy']}" if f.get("isotropy") else ""))
     if len(summary["families"]) > max_families:
         lines.append(f"  ... {len(summary['families']) - max_families} more families (see --json)")
     return "\n".join(lines)

@@ -206,7 +206,7 @@ def verdict_count_text(report: LandscapeReport) -> tuple[str, str]:
 FAMILY_COLUMNS = [("problem", "problem", "<"), ("id", "family", ">"), ("class", "class", "<"),
                   ("morse_index", "index", ">"), ("loss", "loss", ">"), ("lambda_min", "lambda_min", ">"),
                   ("lambda_max", "lambda_max", ">"), ("count", "runs", ">"), ("fraction", "% [95% CI]", ">"),
-                  ("run", "representative", ">"), ("certified", "certified", "<")]
+                  ("run", "representative", ">"), ("isotropy", "isotropy", "<"), ("certified", "certified", "<")]
 
 
 def _certified(record: dict | None) -> str:
@@ -217,6 +217,25 @@ def _certified(record: dict | None) -> str:
     if record["status"] != "certified":
         return f"refused ({summary['refusal']})"
     return f"yes, r={float(summary['radius']):.0e}"
+
+
+def isotropy_lines(report: LandscapeReport) -> list[str]:
+    """Per problem: the isotropy types of its non-global families, each with its families and runs."""
+    labels = {r["key"]: r["label"] for r in report.rows}
+    lines = []
+    for pkey, families in report.families.items():
+        types: dict[str, list[int]] = {}
+        for f in families:
+            if f["class"] == "global_minimum" or not f.get("isotropy_type"):
+                continue
+            entry = types.setdefault(f["isotropy_type"], [0, 0])
+            entry[0] += 1
+            entry[1] += f["count"]
+        if types:
+            parts = [f"{t} {n} famil{'y' if n == 1 else 'ies'}, {runs} run{'' if runs == 1 else 's'}"
+                     for t, (n, runs) in sorted(types.items(), key=lambda item: -item[1][1])]
+            lines.append(f"{labels.get(pkey, pkey)}: " + "; ".join(parts))
+    return lines
 
 
 def family_rows(report: LandscapeReport, include_global: bool = False, limit: int | None = None) -> list[dict]:
@@ -233,6 +252,7 @@ def family_rows(report: LandscapeReport, include_global: bool = False, limit: in
                         "count": f["count"],
                         "fraction": f"{pct(f['fraction'])} [{pct(f['ci_low'])}, {pct(f['ci_high'])}]",
                         "run": f"seed {f['seed']} run {f['run']}",
+                        "isotropy": f.get("isotropy") or "-",
                         "certified": _certified(f.get("certification"))})
     return out[:limit] if limit else out
 
@@ -289,6 +309,11 @@ def _(report: LandscapeReport, max_families: int = 30) -> str:
         lines += format_table(fams[:max_families], FAMILY_COLUMNS)
         if len(fams) > max_families:
             lines.append(f"... {len(fams) - max_families} more (see the HTML report or Store.families_frame)")
+    isotropies = isotropy_lines(report)
+    if isotropies:
+        lines += ["", "isotropy types of the families above the global value (the subgroup of S_n x S_k fixing "
+                      "each representative; k symbolic):"]
+        lines += ["  " + line for line in isotropies]
     return "\n".join(lines)
 
 
