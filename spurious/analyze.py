@@ -284,7 +284,10 @@ def isotropy_of(problem: Problem, point: np.ndarray, tolerances: "Tolerances"):
     finder = getattr(problem.symmetry, "isotropy", None)
     if finder is None:
         return None
-    return finder(np.asarray(point, dtype=np.float64).reshape(problem.shape), tolerances.family)
+    try:
+        return finder(np.asarray(point, dtype=np.float64).reshape(problem.shape), tolerances.family)
+    except SpuriousError:  # beyond the size the search handles: left unnamed
+        return None
 
 
 def classify_point(loss: float, spectrum: np.ndarray, global_min_value, tolerances: Tolerances) -> tuple[str, int]:

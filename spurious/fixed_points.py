@@ -245,48 +245,37 @@ class SymmetricSpectrum:
         return np.sort(np.concatenate([np.repeat(b.eigenvalues, b.multiplicity) for b in self.blocks]))
 
 
-@lru_cache(maxsize=None)
-def _block_hessian(fine_structure: tuple):
-    def along(t, x, take, Q, counts):
-        fine = x[take] + Q @ t
-        return vs.fixed_space_loss(fine_structure, [fine[i] for i in range(fine.shape[0])], JAX_OPS,
-                                   [counts[a] for a in range(len(fine_structure))])
-    return jax.jit(jax.hessian(along))
-
-
 @lru_cache(maxsize=64)
-def _block_setup(sizes: tuple):
+def _blocks_with_grams(sizes: tuple):
+    """The isotypic blocks of Fix(sizes) and, per block, the Cholesky inverse of its Gram matrix Q^T M Q."""
     out = []
     for block in vs.isotypic_blocks(sizes):
         fine_sizes = block.refinement.sizes
-        take = np.array([row.index(1) for row in vs.block_embedding(sizes, block)])
         Q = np.array([[float(x) for x in q] for q in block.basis]).T
         metric = np.array([vs.orbit_size(fine_sizes, c) for c in vs.coordinates(fine_sizes)], dtype=np.float64)
-        out.append((block, take, Q, Q.T @ (metric[:, None] * Q), np.asarray(fine_sizes, dtype=np.float64),
-                    _block_hessian(_structure(fine_sizes))))
+        out.append((block, np.linalg.inv(np.linalg.cholesky(Q.T @ (metric[:, None] * Q)))))
     return out
 
 
-def symmetric_spectrum(sizes, values, bits: int | None = None) -> SymmetricSpectrum:
+def symmetric_spectrum(sizes, values, bits: int = 128) -> SymmetricSpectrum:
     """All Hessian eigenvalues of F at E x with their multiplicities, from the isotypic blocks.
 
-    With `bits`, the block matrices are formed in Arb at that precision (their entries are sums of terms
-    of size up to k^2 that cancel, so float64 loses digits at large k) and rounded to float64."""
+    Each block matrix Q^T grad^2 L_K Q is the second-order jet of t -> L_K(E x + Q t), formed in Arb at
+    `bits` bits (its entries are sums of terms of size up to k^2 that cancel, so float64 loses digits
+    at large k; a jet in the few block variables also costs far less than compiling a Hessian) and
+    rounded to float64 for the eigenvalues."""
     sizes = vs.check_partition(list(sizes))
-    x = jnp.asarray(values, dtype=jnp.float64)
-    exact = [arb(fmpq(*float(v).as_integer_ratio())) for v in values] if bits else None
+    exact = [arb(fmpq(*float(v).as_integer_ratio())) for v in values]
     out = []
-    for block, take, Q, gram, counts, hessian in _block_setup(sizes):
-        if bits:
-            old = ctx.prec
-            ctx.prec = bits
-            try:
-                matrix = np.array([[float(h.mid()) for h in row] for row in vs.block_matrix(sizes, block, exact)])
-            finally:
-                ctx.prec = old
-        else:
-            matrix = np.asarray(hessian(jnp.zeros(Q.shape[1]), x, take, Q, counts))
-        chol_inv = np.linalg.inv(np.linalg.cholesky(gram))
+    old = ctx.prec
+    ctx.prec = bits
+    try:
+        blocks = [(block, chol_inv, np.array([[float(h.mid()) for h in row]
+                                              for row in vs.block_matrix(sizes, block, exact)]))
+                  for block, chol_inv in _blocks_with_grams(sizes)]
+    finally:
+        ctx.prec = old
+    for block, chol_inv, matrix in blocks:
         eigenvalues = np.linalg.eigvalsh(chol_inv @ matrix @ chol_inv.T)
         out.append(SpectrumBlock(block.label, block.dimension, eigenvalues))
     return SymmetricSpectrum(tuple(out))

@@ -540,17 +540,6 @@ def block_embedding(sizes, block: IsotypicBlock) -> list:
 
 
 # ---------------------------------------------------------------------------------------------
-# Symmetry-adapted spectrum in float64 (numpy), from a Hessian function of the fine coordinates
-
-
-def block_pencil(sizes, block: IsotypicBlock, fine_hessian: np.ndarray):
-    """(Q^T H Q, Q^T M Q) as float64 arrays."""
-    Q = np.array([[float(x) for x in q] for q in block.basis]).T
-    metric = np.array([orbit_size(block.refinement.sizes, c) for c in coordinates(block.refinement.sizes)], float)
-    return Q.T @ fine_hessian @ Q, Q.T @ (metric[:, None] * Q)
-
-
-# ---------------------------------------------------------------------------------------------
 # Ball-arithmetic linear algebra on small matrices
 
 
@@ -618,6 +607,8 @@ def isotropy_name(sizes, symbolic: bool = True) -> str:
     block written as S_{k-c} (so one type at different k has one name), equal small blocks as powers."""
     ordered = sorted(sizes, reverse=True)
     k = sum(sizes)
+    if ordered[0] == 1:
+        return "trivial"
     if len(ordered) == 1:
         return "ΔS_k" if symbolic else f"ΔS_{k}"
     head, rest = ordered[0], ordered[1:]

@@ -13,6 +13,7 @@ import time
 
 from ..core.errors import SpuriousError
 from ..core.files import check_output_file
+from ..problems.symmetry import ISOTROPY_LIMIT
 
 #: the ladder of k a family is continued along: every k up to here, then steps of at most this ratio
 LADDER_DENSE_UP_TO = 20
@@ -75,13 +76,11 @@ def _ints(text: str, name: str) -> list[int]:
     return values
 
 
-def _load(args):
-    """The point, its isotropy (sizes, rows, columns) and its fixed-space coordinates; all checks first."""
+def _read(args):
+    """The point (k x k, finite), after the checks of the options that need no point."""
     import numpy as np
 
     from ..certify import read_point
-    from ..problems.symmetry import coordinate_isotropy
-    from .. import verify_symmetric as vs
 
     if not args.tolerance > 0:
         raise SpuriousError(f"--tolerance must be positive, got {args.tolerance}")
@@ -91,21 +90,44 @@ def _load(args):
         raise SpuriousError(f"{args.point}: expected a square k x k point (n = d = k), got shape {W.shape}")
     if not np.all(np.isfinite(W)):
         raise SpuriousError(f"{args.point}: the point has entries that are not finite")
+    if k > ISOTROPY_LIMIT:
+        raise SpuriousError(f"{args.point}: k = {k}; the isotropy of a point is searched for k <= {ISOTROPY_LIMIT} "
+                            f"(continue a family from a smaller k with `spurious symmetric continue --at`)")
+    if args.blocks is not None:
+        _claimed_blocks(args, k)
+    return W
+
+
+def _claimed_blocks(args, k) -> tuple:
+    from .. import verify_symmetric as vs
+
+    sizes = _ints(args.blocks, "--blocks")
+    try:
+        sizes = vs.check_partition(sizes, k)
+    except ValueError as error:
+        raise SpuriousError(f"--blocks: {error}") from None
+    if list(sizes) != sorted(sizes, reverse=True):
+        raise SpuriousError(f"--blocks: give the block sizes largest first, e.g. {sorted(sizes, reverse=True)}")
+    return sizes
+
+
+def _load(args, W):
+    """The point's isotropy (sizes, rows, columns) and its fixed-space coordinates."""
+    import numpy as np
+
+    from ..problems.symmetry import coordinate_isotropy
+    from .. import verify_symmetric as vs
+
+    k = W.shape[0]
     found = coordinate_isotropy(W, k, args.tolerance)
     if args.blocks is not None:
-        sizes = _ints(args.blocks, "--blocks")
-        try:
-            sizes = vs.check_partition(sizes, k)
-        except ValueError as error:
-            raise SpuriousError(f"--blocks: {error}") from None
-        if list(sizes) != sorted(sizes, reverse=True):
-            raise SpuriousError(f"--blocks: give the block sizes largest first, e.g. {sorted(sizes, reverse=True)}")
+        sizes = _claimed_blocks(args, k)
         if not found.diagonal or found.sizes != sizes:
             raise SpuriousError(f"{args.point}: the isotropy of the point (to {args.tolerance:g}) is {found.name}, "
                                 f"not {vs.isotropy_name(sizes, False)}")
-    elif not found.diagonal:
+    elif not found.diagonal or max(found.sizes) == 1:
         raise SpuriousError(f"{args.point}: the point's isotropy ({found.name}, to {args.tolerance:g}) is not a "
-                            f"diagonal group Delta(S_p1 x ... x S_pr); nothing to solve in")
+                            f"diagonal group Delta(S_p1 x ... x S_pr) with a block of 2 or more; nothing to solve in")
     sizes = found.sizes
     values, deviation = vs.from_matrix(sizes, W[np.ix_(found.rows, found.columns)])
     return W, found, sizes, values
@@ -125,12 +147,13 @@ def handle_solve(args) -> int:
     from ..core.resources import require_memory
     from .. import fixed_points as fp
 
-    W, found, sizes, values = _load(args)
+    W = _read(args)
     k = W.shape[0]
     if args.json not in (None, "-"):
         check_output_file(args.json, "--json")
     if args.dense_check:
         require_memory(3 * 8 * float(k) ** 4, f"--dense-check at k = {k} (a {k * k} x {k * k} Hessian)")
+    W, found, sizes, values = _load(args, W)
     point = fp.newton(sizes, values)
     if point.gradient_norm > 1e-10:
         point = fp.high_precision_newton(point)
@@ -194,7 +217,7 @@ def handle_continue(args) -> int:
     from ..core.files import check_output_folder
 
     targets = _ints(args.at, "--at")
-    W, found, sizes, values = _load(args)
+    W = _read(args)
     k0 = W.shape[0]
     if any(t < k0 for t in targets):
         raise SpuriousError(f"--at: every k must be >= the point's k = {k0}, got {min(targets)}")
@@ -206,6 +229,7 @@ def handle_continue(args) -> int:
         check_output_folder(args.certify, "--certify")
     if args.json not in (None, "-"):
         check_output_file(args.json, "--json")
+    W, found, sizes, values = _load(args, W)
     point = fp.newton(sizes, values)
     started = time.perf_counter()
     family = [point] + (fp.continue_in_k(point, ladder(k0, targets)) if max(targets) > k0 else [])

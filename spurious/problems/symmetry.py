@@ -13,6 +13,9 @@ from scipy.optimize import linear_sum_assignment
 
 from ..core.errors import SpuriousError
 
+#: the most coordinates whose isotropy is searched (one assignment problem of size n per coordinate)
+ISOTROPY_LIMIT = 400
+
 
 def _row_assignment(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Permutation p minimising sum_i ||a_i - b_p(i)||^2."""
@@ -170,17 +173,43 @@ def coordinate_isotropy(point, coordinates: int, tolerance: float = 1e-6) -> Iso
 
     W = np.asarray(point, dtype=np.float64)
     n, k = W.shape[0], int(coordinates)
+    if k > ISOTROPY_LIMIT:
+        raise SpuriousError(f"isotropy of a point with {k} coordinates: found for at most {ISOTROPY_LIMIT} "
+                            f"(one assignment problem per coordinate)")
     signatures = np.sort(W[:, :k], axis=0).T
     lifts = {}
-    for a in range(k):
-        for b in range(a + 1, k):
-            if np.max(np.abs(signatures[a] - signatures[b])) > tolerance:
+
+    def lift(a, b):
+        swapped = W.copy()
+        swapped[:, [a, b]] = swapped[:, [b, a]]
+        rows = _row_assignment(W, swapped)
+        return rows if np.max(np.abs(swapped[rows] - W)) <= tolerance else None
+
+    # The transpositions in the group's projection generate a Young subgroup whose blocks are cliques
+    # ((a c) = (a b)(b c)(a b)), so each coordinate is tried against one member of each block found so
+    # far among those with the same sorted column (a necessary condition): O(k) assignments, not O(k^2).
+    members: list[list[int]] = []
+    for c in range(k):
+        for block in members:
+            a = block[0]
+            if np.max(np.abs(signatures[a] - signatures[c])) > tolerance:
                 continue
-            swapped = W.copy()
-            swapped[:, [a, b]] = swapped[:, [b, a]]
-            rows = _row_assignment(W, swapped)
-            if np.max(np.abs(swapped[rows] - W)) <= tolerance:
-                lifts[(a, b)] = rows
+            rows = lift(a, c)
+            if rows is not None:
+                lifts[(a, c)] = rows
+                block.append(c)
+                break
+        else:
+            members.append([c])
+    # the other transpositions of each block, for the matching of neurons (a lift per pair is needed
+    # only for blocks of size >= 3, where it identifies the neuron of each coordinate)
+    for block in members:
+        if len(block) >= 3:
+            a, b = block[1], block[2]
+            rows = lift(a, b)
+            if rows is None:
+                return _undiagonal(tuple(sorted((len(m) for m in members), reverse=True)), tolerance)
+            lifts[(a, b)] = rows
     blocks = _components(k, lifts)
     sizes = tuple(len(b) for b in blocks)
     matched = _diagonal_matching(W, k, blocks, lifts)
@@ -193,8 +222,12 @@ def coordinate_isotropy(point, coordinates: int, tolerance: float = 1e-6) -> Iso
             if deviation <= tolerance:
                 return Isotropy(sizes, True, isotropy_name(sizes, symbolic=False), isotropy_name(sizes), deviation,
                                 tuple(rows), tuple(columns))
+    return _undiagonal(sizes, tolerance)
+
+
+def _undiagonal(sizes, tolerance) -> "Isotropy":
     plain = " × ".join(f"S_{p}" for p in sizes)
-    return Isotropy(sizes, False, f"{plain} (on coordinates)", f"{plain} (on coordinates)", float(tolerance))
+    return Isotropy(tuple(sizes), False, f"{plain} (on coordinates)", f"{plain} (on coordinates)", float(tolerance))
 
 
 def _diagonal_matching(W, k, blocks, lifts):
@@ -210,14 +243,21 @@ def _diagonal_matching(W, k, blocks, lifts):
     for block in blocks:
         if len(block) == 1:
             continue
-        for c in block:
-            others = [moved[tuple(sorted((c, e)))] for e in block if e != c]
-            common = set.intersection(*others)
-            if len(block) == 2:  # either neuron serves: the two matchings give the same point
-                common = {min(others[0])} if c == block[0] else {max(others[0])}
-            if len(common) != 1:
+        first = block[0]
+        if len(block) == 2:  # either neuron serves: the two matchings give the same point
+            pair = sorted(moved[(first, block[1])])
+            matched[first], matched[block[1]] = pair
+            continue
+        # (first c) swaps the neurons of first and c; (block[1] block[2]) those of block[1] and block[2]
+        common = moved[(first, block[1])] & moved[(first, block[2])]
+        if len(common) != 1:
+            return None
+        matched[first] = common.pop()
+        for c in block[1:]:
+            other = moved[(first, c)] - {matched[first]}
+            if len(other) != 1:
                 return None
-            matched[c] = common.pop()
+            matched[c] = other.pop()
     used = set(matched.values())
     if len(used) != len(matched):
         return None
