@@ -84,7 +84,7 @@ def certificates(args):
     values, _ = vs.from_matrix(found.sizes, start.representative[np.ix_(found.rows, found.columns)])
     point = fp.newton(found.sizes, values)
     began = time.perf_counter()
-    family = {p.k: p for p in [point] + fp.continue_in_k(point, _ladder(k0, ks))}
+    family = {p.k: p for p in [point] + fp.continue_in_k(point, fp.ladder(k0, ks))}
     print(f"family found at k = {k0} (run {start.run} of {args.runs}); continued to k = {max(ks)} in {time.perf_counter() - began:.1f} s")
     print(f"{'k':>6} {'produce s':>9} {'verify s':>8}  loss enclosure                                  eigenvalues >=  radius")
     for k in ks:
@@ -97,11 +97,6 @@ def certificates(args):
         checked = time.perf_counter() - began
         print(f"{k:>6} {produced:>9.2f} {checked:>8.2f}  [{verified.loss_lower}, {verified.loss_upper}]  "
               f"{verified.eigenvalue_lower:>14}  {verified.radius}  {verified.kind}, spurious {verified.spurious}")
-
-
-def _ladder(start, ks):
-    from spurious.cli.symmetric import ladder
-    return ladder(start, ks)
 
 
 def main():

@@ -181,15 +181,31 @@ def extrapolate_loss(ks, losses, fit_points: int = 8) -> dict | None:
             "method": f"fits in 1/sqrt(k) of degree 2 and 3 on k = {int(ks[order][0])}..{int(ks[order][-1])}"}
 
 
-def continue_in_k(point: FixedPoint, ks, small_blocks=None) -> list:
+#: the ladder of k a family is continued along: every k up to here, then steps of at most this ratio
+LADDER_EVERY_K_UP_TO = 20
+LADDER_RATIO = 1.25
+
+
+def ladder(start: int, targets) -> list[int]:
+    """Every k from start + 1 to 20, then steps of at most 25%, through every target above start."""
+    ks, k = [], start
+    for target in sorted(set(targets)):
+        while k < target:
+            k = k + 1 if k < LADDER_EVERY_K_UP_TO else min(target, max(k + 1, int(k * LADDER_RATIO)))
+            ks.append(k)
+    return ks
+
+
+def continue_in_k(point: FixedPoint, ks, small_blocks=None, previous: FixedPoint | None = None) -> list:
     """Follow a family to each k in `ks` (increasing), keeping the small blocks and growing the largest.
 
     The start at each new k extrapolates the last two solutions linearly in 1/k (the coordinates are
-    smooth in 1/k along the families; a plain restart from the last solution also converges, slower)."""
+    smooth in 1/k along the families; a plain restart from the last solution also converges, slower).
+    `previous`: the solution before `point` on the same family, for that extrapolation at the first step."""
     small = tuple(point.sizes[1:]) if small_blocks is None else tuple(small_blocks)
     if point.sizes[0] < max(small, default=0):
         raise SpuriousError("continuation grows the first block; put the largest block first")
-    out, history = [], [point]
+    out, history = [], ([previous] if previous is not None else []) + [point]
     for k in ks:
         sizes = partition_for(k, small)
         if len(history) >= 2:

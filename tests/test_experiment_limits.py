@@ -19,6 +19,7 @@ GIB = 2 ** 30
 #: per experiment: a size key made negative or zero, and its main size made absurd (one that today
 #: would start and be killed for memory)
 BAD_SIZES = {
+    "arjevani-field-families": (("runs", -2), ("runs", 10 ** 9)),
     "bartlett-2018": (("main_depth", -2), ("main_dim", 10 ** 9)),
     "du-lee-2018": (("hidden", [-2]), ("hidden", [10 ** 9])),
     "parity-2017": (("width_factor", 0), ("train_samples", 10 ** 9)),

@@ -13,12 +13,6 @@ import time
 
 from ..core.errors import SpuriousError
 from ..core.files import check_output_file
-from ..problems.symmetry import ISOTROPY_LIMIT
-
-#: the ladder of k a family is continued along: every k up to here, then steps of at most this ratio
-LADDER_DENSE_UP_TO = 20
-LADDER_RATIO = 1.25
-
 
 def register(subparsers):
     p = subparsers.add_parser(
@@ -81,6 +75,7 @@ def _read(args):
     import numpy as np
 
     from ..certify import read_point
+    from ..problems.symmetry import ISOTROPY_LIMIT
 
     if not args.tolerance > 0:
         raise SpuriousError(f"--tolerance must be positive, got {args.tolerance}")
@@ -198,17 +193,6 @@ def _write_json(path, result):
         write_atomic(path, text + "\n")
 
 
-def ladder(start: int, targets: list[int]) -> list[int]:
-    """Every k from start + 1 to 20, then steps of at most 25%, through every target."""
-    ks, k = [], start
-    for target in sorted(set(targets)):
-        while k < target:
-            k = k + 1 if k < LADDER_DENSE_UP_TO else min(target, max(k + 1, int(k * LADDER_RATIO)))
-            k = min(k, target)
-            ks.append(k)
-    return ks
-
-
 def handle_continue(args) -> int:
     import numpy as np
 
@@ -232,7 +216,7 @@ def handle_continue(args) -> int:
     W, found, sizes, values = _load(args, W)
     point = fp.newton(sizes, values)
     started = time.perf_counter()
-    family = [point] + (fp.continue_in_k(point, ladder(k0, targets)) if max(targets) > k0 else [])
+    family = [point] + (fp.continue_in_k(point, fp.ladder(k0, targets)) if max(targets) > k0 else [])
     continued = time.perf_counter() - started
     rows = []
     for solved in family:
