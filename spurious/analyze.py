@@ -195,12 +195,29 @@ def polish(problem: Problem, params: np.ndarray, tolerances: Tolerances = Tolera
     return out, np.where(ok, gnorm, old_norm), ok
 
 
-def hessian_spectra(problem: Problem, params: np.ndarray) -> list[np.ndarray]:
+#: above this many parameters a point's spectrum comes from the problem's isotypic blocks where it
+#: offers them (Problem.isotypic_spectrum), not from a dense P x P eigendecomposition
+DENSE_SPECTRUM_LIMIT = 1600
+
+
+def hessian_spectra(problem: Problem, params: np.ndarray, dense_limit: int | None = None) -> list[np.ndarray]:
     """Eigenvalues (ascending) of the Hessian at each point, on the orthogonal complement of the
     problem's zero modes there (its continuous symmetries: P - m values for m independent modes), so
     the flat directions a symmetry forces are not mistaken for degeneracy. Without zero modes this is
-    the full spectrum, P values per point."""
+    the full spectrum, P values per point. Above `dense_limit` parameters (DENSE_SPECTRUM_LIMIT), a point
+    whose isotypic spectrum the problem knows gets that instead (all P values, from small blocks)."""
     params = np.asarray(params, dtype=np.float64)
+    limit = DENSE_SPECTRUM_LIMIT if dense_limit is None else dense_limit
+    if problem.size > limit and len(params):
+        isotypic = [problem.isotypic_spectrum(x) for x in params]
+        if all(spectrum is not None for spectrum in isotypic):
+            return [spectrum.full() for spectrum in isotypic]
+        if any(spectrum is not None for spectrum in isotypic):
+            rest = [i for i, spectrum in enumerate(isotypic) if spectrum is None]
+            dense = hessian_spectra(problem, params[rest], dense_limit=np.inf)
+            for i, spectrum in zip(rest, dense):
+                isotypic[i] = spectrum
+            return [s if isinstance(s, np.ndarray) else s.full() for s in isotypic]
     modes = [_orthonormal_span(problem.zero_modes(x), problem.size) for x in params]
     if not any(m.shape[1] for m in modes):
         spectrum = compiled(problem, ("analyze", "spectrum"), lambda: jax.jit(jax.vmap(

@@ -21,6 +21,7 @@ from flint import arb, arb_mat, ctx, fmpq
 from .core import setup as _setup  # noqa: F401  (float64 before any array)
 from .core.errors import SpuriousError
 from . import verify_symmetric as vs
+from .problems.relu_fixed_space import SpectrumBlock, SymmetricSpectrum, symmetric_spectrum  # noqa: F401
 
 JAX_OPS = vs.Operations(sqrt=jnp.sqrt, atan2=jnp.arctan2, pi=jnp.pi)
 #: the largest k for which the dense Hessian (k^2 x k^2 float64) is formed for a check
@@ -163,12 +164,12 @@ def precise_loss(sizes, values, bits: int = 256, digits: int = 16) -> str:
         ctx.prec = old
 
 
-def extrapolate_loss(ks, losses, fit_points: int = 8) -> dict | None:
-    """k x loss extrapolated to k -> infinity: least squares in powers of 1/sqrt(k) (Arjevani & Field's
-    families are power series in 1/sqrt(k)) on the `fit_points` largest k, degrees 2 and 3; the limit is
-    the degree-3 value and the error estimate the difference between the two."""
+def extrapolate_loss(ks, losses, fit_points: int = 8, times_k: bool = True) -> dict | None:
+    """k x loss (or, with times_k=False, the loss) extrapolated to k -> infinity: least squares in powers
+    of 1/sqrt(k) (Arjevani & Field's families are power series in 1/sqrt(k)) on the `fit_points` largest
+    k, degrees 2 and 3; the limit is the degree-3 value and the error estimate the difference."""
     ks = np.asarray(ks, dtype=np.float64)
-    scaled = ks * np.array([float(v) for v in losses])
+    scaled = (ks if times_k else 1.0) * np.array([float(v) for v in losses])
     order = np.argsort(ks)[-fit_points:]
     if len(order) < 6:
         return None
@@ -177,7 +178,7 @@ def extrapolate_loss(ks, losses, fit_points: int = 8) -> dict | None:
     for degree in (2, 3):
         coefficients = np.polynomial.polynomial.polyfit(t, scaled[order], degree)
         limits.append(float(coefficients[0]))
-    return {"limit": limits[1], "error": abs(limits[1] - limits[0]),
+    return {"limit": limits[1], "error": abs(limits[1] - limits[0]), "of": "k x loss" if times_k else "loss",
             "method": f"fits in 1/sqrt(k) of degree 2 and 3 on k = {int(ks[order][0])}..{int(ks[order][-1])}"}
 
 
@@ -224,74 +225,3 @@ def continue_in_k(point: FixedPoint, ks, small_blocks=None, previous: FixedPoint
         out.append(solved)
         history.append(solved)
     return out
-
-
-# ---------------------------------------------------------------------------------------------
-# Symmetry-adapted spectrum
-
-
-@dataclass(frozen=True)
-class SpectrumBlock:
-    """The eigenvalues of one isotypic block: each has multiplicity `multiplicity` in the full Hessian."""
-
-    irreducible: str
-    multiplicity: int
-    eigenvalues: np.ndarray
-
-
-@dataclass(frozen=True)
-class SymmetricSpectrum:
-    blocks: tuple
-
-    def distinct(self) -> list:
-        """(eigenvalue, multiplicity) for every eigenvalue of every block, ascending."""
-        pairs = [(float(v), b.multiplicity) for b in self.blocks for v in b.eigenvalues]
-        return sorted(pairs)
-
-    @property
-    def smallest(self) -> float:
-        return min(float(b.eigenvalues[0]) for b in self.blocks)
-
-    @property
-    def morse_index(self) -> int:
-        return int(sum(b.multiplicity * int(np.sum(b.eigenvalues < 0)) for b in self.blocks))
-
-    def full(self) -> np.ndarray:
-        """Every eigenvalue repeated by its multiplicity (k^2 numbers; for checks at small k)."""
-        return np.sort(np.concatenate([np.repeat(b.eigenvalues, b.multiplicity) for b in self.blocks]))
-
-
-@lru_cache(maxsize=64)
-def _blocks_with_grams(sizes: tuple):
-    """The isotypic blocks of Fix(sizes) and, per block, the Cholesky inverse of its Gram matrix Q^T M Q."""
-    out = []
-    for block in vs.isotypic_blocks(sizes):
-        fine_sizes = block.refinement.sizes
-        Q = np.array([[float(x) for x in q] for q in block.basis]).T
-        metric = np.array([vs.orbit_size(fine_sizes, c) for c in vs.coordinates(fine_sizes)], dtype=np.float64)
-        out.append((block, np.linalg.inv(np.linalg.cholesky(Q.T @ (metric[:, None] * Q)))))
-    return out
-
-
-def symmetric_spectrum(sizes, values, bits: int = 128) -> SymmetricSpectrum:
-    """All Hessian eigenvalues of F at E x with their multiplicities, from the isotypic blocks.
-
-    Each block matrix Q^T grad^2 L_K Q is the second-order jet of t -> L_K(E x + Q t), formed in Arb at
-    `bits` bits (its entries are sums of terms of size up to k^2 that cancel, so float64 loses digits
-    at large k; a jet in the few block variables also costs far less than compiling a Hessian) and
-    rounded to float64 for the eigenvalues."""
-    sizes = vs.check_partition(list(sizes))
-    exact = [arb(fmpq(*float(v).as_integer_ratio())) for v in values]
-    out = []
-    old = ctx.prec
-    ctx.prec = bits
-    try:
-        blocks = [(block, chol_inv, np.array([[float(h.mid()) for h in row]
-                                              for row in vs.block_matrix(sizes, block, exact)]))
-                  for block, chol_inv in _blocks_with_grams(sizes)]
-    finally:
-        ctx.prec = old
-    for block, chol_inv, matrix in blocks:
-        eigenvalues = np.linalg.eigvalsh(chol_inv @ matrix @ chol_inv.T)
-        out.append(SpectrumBlock(block.label, block.dimension, eigenvalues))
-    return SymmetricSpectrum(tuple(out))

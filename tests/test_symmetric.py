@@ -140,6 +140,9 @@ def test_isotropy_is_invariant_and_recognises_types(family_2018):
         values, _ = vs.from_matrix(found.sizes, image[np.ix_(found.rows, found.columns)])
         np.testing.assert_allclose(values, point.values, atol=1e-15)
     assert coordinate_isotropy(np.eye(7)[rng.permutation(7)], 7).name == "ΔS_7"
+    # one more neuron (a split): the group acts on the k matched neurons and fixes the extra one
+    wider = dense(12).split(point.matrix(), 11, 0.3)[1]
+    assert coordinate_isotropy(wider, 12).name == "Δ(S_11 × S_1) on 12 neurons, 1 more fixed"
     # breaking the symmetry of one neuron leaves the others' group: Delta(S_10 x S_1 x S_1)
     broken = point.matrix().copy()
     broken[0, 0] += 1e-3
@@ -160,8 +163,8 @@ def test_high_precision_newton_fixes_what_float64_cannot_resolve(family_2018):
 
 
 @pytest.fixture(scope="module")
-def certificate_100(family_2018):
-    point = fp.continue_in_k(family_2018[40], [50, 62, 77, 96, 100])[-1]
+def certificate_10000(family_2018):
+    point = fp.continue_in_k(family_2018[40], fp.ladder(40, [10000]))[-1]
     return certify_symmetric(point)
 
 
@@ -170,18 +173,19 @@ def _redigest(certificate):
     return certificate
 
 
-def test_large_k_certificate_verifies_and_states_a_spurious_minimum(certificate_100):
-    verified = vs.verify_certificate(json.loads(json.dumps(certificate_100)))
+def test_large_k_certificate_verifies_and_states_a_spurious_minimum(certificate_10000):
+    verified = vs.verify_certificate(json.loads(json.dumps(certificate_10000)))
     assert verified.kind == "minimum" and verified.spurious and verified.morse_index == 0
     lower, upper = Fraction(verified.loss_lower), Fraction(verified.loss_upper)
-    assert 0 < lower <= Fraction("2.741671666566398e-3") <= upper and upper - lower < Fraction(1, 10 ** 16)
-    assert 0.078 < float(verified.eigenvalue_lower) < 0.0782
+    # 12 significant digits at least; the value from the continuation at 256 bits
+    assert 0 < lower <= Fraction("2.9612583390137e-5") <= upper and (upper - lower) / lower < Fraction(1, 10 ** 12)
+    assert 0.0896 < float(verified.eigenvalue_lower) < 0.0898
 
 
 @pytest.mark.parametrize("tamper", ["point", "multiplicity", "copies", "index", "negative", "eigenvalue",
                                     "loss", "partition", "digest"])
-def test_tampered_certificate_fails(certificate_100, tamper):
-    bad = copy.deepcopy(certificate_100)
+def test_tampered_certificate_fails(certificate_10000, tamper):
+    bad = copy.deepcopy(certificate_10000)
     if tamper == "point":  # one digit of the diagonal coordinate (its 6th significant digit)
         text = bad["point"]["values"][0]
         digits = list(text)
@@ -201,9 +205,9 @@ def test_tampered_certificate_fails(certificate_100, tamper):
     elif tamper == "eigenvalue":
         bad["blocks"][2]["eigenvalue_lower"] = "9.9e-1"
     elif tamper == "loss":
-        bad["claim"]["loss_lower"] = "2.8e-3"
+        bad["claim"]["loss_lower"] = "3.0e-5"
     elif tamper == "partition":
-        bad["isotropy"] = {"partition": [98, 2], "name": vs.isotropy_name((98, 2), symbolic=False)}
+        bad["isotropy"] = {"partition": [9998, 2], "name": vs.isotropy_name((9998, 2), symbolic=False)}
     if tamper != "digest":
         _redigest(bad)  # a forger recomputes the digest: the mathematics must catch it
     else:
@@ -232,16 +236,16 @@ def test_a_saddle_certificate_counts_its_index_by_multiplicities():
     assert verified.kind == "saddle" and verified.morse_index == dense_index > 1
 
 
-def test_verifier_runs_without_jax(certificate_100, tmp_path):
+def test_verifier_runs_without_jax(certificate_10000, tmp_path):
     path = tmp_path / "cert.json"
-    path.write_text(json.dumps(certificate_100))
+    path.write_text(json.dumps(certificate_10000))
     code = ("import sys; sys.modules['jax'] = None; sys.modules['jax.numpy'] = None\n"
             "import spurious.verify_symmetric as v, json\n"
             f"print(v.verify_certificate(json.load(open({str(path)!r}))).summary())\n"
             "assert 'jax' not in [m for m in sys.modules if sys.modules[m] is not None]")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.startswith("valid: a spurious local minimum") and "k = n = d = 100" in done.stdout
+    assert done.stdout.startswith("valid: a spurious local minimum") and "k = n = d = 10000" in done.stdout
 
 
 # ---------------------------------------------------------------------------------------------
@@ -321,3 +325,19 @@ def test_cli_refuses_a_dense_check_beyond_memory(tmp_path):
     np.save(big, vs.to_matrix((k - 1, 1), [1.0, -1e-6, -0.99, 0.005, 0.003]))
     done = _cli("symmetric", "solve", "--point", str(big), "--dense-check")
     assert done.returncode == 2 and "--dense-check at k = 400" in done.stderr
+
+
+def test_the_analysis_takes_isotypic_spectra_where_dense_ones_are_out_of_reach(family_2018):
+    """Above the dense limit the analysis asks the problem for the isotypic spectrum; forced here at
+    k = 12 (limit 0), it equals the dense spectrum of the same points; a point without symmetry falls
+    back to the dense one."""
+    from spurious.analyze import hessian_spectra
+
+    problem = dense(12)
+    generic = np.random.default_rng(4).normal(size=(12, 12)) * 0.3
+    points = np.stack([family_2018[12].matrix(), generic])
+    fast = hessian_spectra(problem, points, dense_limit=0)
+    slow = hessian_spectra(problem, points, dense_limit=10 ** 9)
+    assert problem.isotypic_spectrum(points[0]) is not None and problem.isotypic_spectrum(points[1]) is None
+    for a, b in zip(fast, slow):
+        np.testing.assert_allclose(a, b, atol=1e-10)

@@ -203,13 +203,16 @@ class ArjevaniFieldFamilies(Experiment):
             kinds = [(r["k"], r["morse_index"] == 0) for r in rows]
             changes = [f"{'minimum' if now else 'saddle'} from k = {k}" for (k, now), (_, before)
                        in zip(kinds[1:], kinds[:-1]) if now != before]
-            fit = extrapolate_loss([r["k"] for r in rows], [r["loss"] for r in rows])
+            # a family whose loss does not decay like 1/k (k x loss grows tenfold over the range) is
+            # extrapolated in its loss itself
+            decays = float(rows[-1]["loss"]) * rows[-1]["k"] < 10 * float(rows[0]["loss"]) * rows[0]["k"]
+            fit = extrapolate_loss([r["k"] for r in rows], [r["loss"] for r in rows], times_k=decays)
             notes.append(f"{b['type']} (loss {float(_loss_at(b, 20) or rows[-1]['loss']):.6f} at k = "
                          f"{20 if _loss_at(b, 20) else rows[-1]['k']}; found at k = {', '.join(map(str, b['found_at']))}, "
                          f"{b['runs']} run{'' if b['runs'] == 1 else 's'}): k = {rows[0]['k']}..{rows[-1]['k']}, "
                          f"{'a minimum' if kinds[0][1] else 'a saddle'} at k = {rows[0]['k']}"
                          + (", " + ", ".join(changes) if changes else ", no change")
-                         + (f"; k x loss -> {fit['limit']:.5f} +- {fit['error']:.0e}" if fit else "")
+                         + (f"; {fit['of']} -> {fit['limit']:.5f} +- {fit['error']:.0e}" if fit else "")
                          + (f"; lost below k = {b['lost_below'] + 1}" if b.get("lost_below") else "")
                          + (f"; lost at k = {b['lost_above']}" if b.get("lost_above") else ""))
         counts = "; ".join(f"k = {k0}: " + ", ".join(f"{t} x{n}" for t, n in sorted(kinds.items(), key=lambda i: -i[1]))

@@ -113,6 +113,14 @@ class Problem:
         the one farthest from that set. Default: inf."""
         return math.inf
 
+    def isotypic_spectrum(self, params: np.ndarray):
+        """Every Hessian eigenvalue at params from the isotypic blocks of its isotropy (an object with
+        `full()`, `distinct()`, `smallest`, `morse_index`), at a cost independent of the problem's size;
+        None where the landscape knows no such decomposition or the point has too little symmetry.
+        The analysis takes it instead of a dense spectrum where the dense one is out of reach
+        (spurious.analyze.DENSE_SPECTRUM_LIMIT). Default: None."""
+        return None
+
     def rigorous(self) -> dict | None:
         """What the ball-arithmetic evaluator needs to certify critical points of this loss (plain
         data, checked by spurious.certify), or None when the landscape has no rigorous evaluation."""

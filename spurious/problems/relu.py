@@ -306,6 +306,25 @@ class ReLUTeacherStudent(Problem):
             return f"student neuron {int(np.argmin(norms))} is zero: F is not differentiable there"
         return None
 
+    def isotypic_spectrum(self, params, tolerance: float = 1e-9):
+        """With V = I and n = d = k, at a point fixed (to `tolerance`) by a diagonal group
+        Delta(S_p1 x ... x S_pr) with a block of 2 or more: the spectrum from its isotypic blocks
+        (spurious.problems.relu_fixed_space), at the point's projection onto the fixed space."""
+        if not (self.identity_teacher and self.student == self.teacher == self.dim):
+            return None
+        from .relu_fixed_space import symmetric_spectrum
+        from ..verify_symmetric import from_matrix
+
+        W = np.asarray(params, dtype=np.float64).reshape(self.shape)
+        try:
+            found = self.symmetry.isotropy(W, tolerance)
+        except SpuriousError:  # too many coordinates to search
+            return None
+        if not found.diagonal or max(found.sizes) < 2:
+            return None
+        values, _ = from_matrix(found.sizes, W[np.ix_(found.rows, found.columns)])
+        return symmetric_spectrum(found.sizes, values)
+
     def nonsmooth_distance(self, params) -> float:
         """The smallest student neuron norm: the distance to the points where F is not differentiable."""
         return float(np.min(np.linalg.norm(np.asarray(params), axis=1)))

@@ -222,6 +222,12 @@ def coordinate_isotropy(point, coordinates: int, tolerance: float = 1e-6) -> Iso
             if deviation <= tolerance:
                 return Isotropy(sizes, True, isotropy_name(sizes, symbolic=False), isotropy_name(sizes), deviation,
                                 tuple(rows), tuple(columns))
+        elif n > k and W.shape[1] == k:
+            # every lift swaps two matched neurons and fixes the n - k others: the diagonal group acts on
+            # k of the neurons (the fixed-point solver covers n = k only, so this is not `diagonal`)
+            extra = f" on {k} neurons, {n - k} more fixed"
+            return Isotropy(sizes, False, isotropy_name(sizes, symbolic=False) + extra, isotropy_name(sizes) + extra,
+                            float(tolerance), tuple(rows), tuple(columns))
     return _undiagonal(sizes, tolerance)
 
 
