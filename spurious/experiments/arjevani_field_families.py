@@ -113,7 +113,7 @@ class ArjevaniFieldFamilies(Experiment):
             small = tuple(found.sizes[1:])
             down = [k for k in range(k0 - 1, cell["smallest"] - 1, -1) if k - sum(small) >= max(small, default=1)]
             below, entry["lost_below"] = _follow(fp, point, down, small)
-            above, entry["lost_above"] = _follow(fp, point, fp.ladder(k0, [cell["largest"]]), small)
+            above, entry["lost_above"] = _follow(fp, point, fp.ladder(k0, cell["report"] + cell["certify"] + [cell["largest"]]), small)
             branch = below + [point] + above
             entry["rows"] = [self._row(fp, vs, p, cell, certify_symmetric, CertificationRefused)
                              for p in sorted(branch, key=lambda p: p.k) if p.k in cell["report"] or p.k <= 20]
