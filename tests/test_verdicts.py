@@ -91,7 +91,7 @@ def test_not_tested_says_what_the_grid_lacks(width_scaling):
     assert '<div class="box neutral"><b>Not tested.</b>' in page
     # every built-in experiment, given a grid with no cells at all: not tested, naming what is missing
     built_in = {name: each for name, each in load_all().items() if type(each).__module__.startswith("spurious.")}
-    assert len(built_in) == 8
+    assert len(built_in) == 9
     for name, each in built_in.items():
         empty = each.evaluate(each.default_config("quick"), [])
         assert empty.verdict is Verdict.NOT_TESTED, name
