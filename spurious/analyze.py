@@ -169,6 +169,101 @@ def _newton_polish(problem: Problem, iterations: int, grad_tol: float):
     return jax.jit(jax.vmap(one))
 
 
+#: above this many parameters the polish and the spectra use Hessian-vector products (Krylov methods
+#: from scipy: MINRES for Newton steps, Lanczos for the extreme eigenvalues) instead of dense Hessians
+MATRIX_FREE_LIMIT = 4000
+#: the smallest eigenvalues Lanczos finds first; doubled while all of them are negative
+LANCZOS_COUNT = 8
+
+
+def _hessian_vector_product(problem: Problem):
+    shape, size = problem.shape, problem.size
+
+    def product(x, v):
+        return jax.jvp(problem.grad, (x,), (v.reshape(shape),))[1].reshape(size)
+    return compiled(problem, ("analyze", "hvp"), lambda: jax.jit(product))
+
+
+def _operator(problem: Problem, x, modes: np.ndarray | None = None, lift: float = 0.0):
+    """The Hessian at x as a scipy LinearOperator of Hessian-vector products; with orthonormal `modes`
+    (size, m), restricted to their complement and with `lift` on their span (so flat directions of a
+    continuous symmetry are moved out of the way of the smallest eigenvalues)."""
+    from scipy.sparse.linalg import LinearOperator
+
+    product = _hessian_vector_product(problem)
+    x = jnp.asarray(x)
+
+    def matvec(v):
+        v = np.asarray(v, dtype=np.float64).reshape(-1)
+        if modes is None or not modes.shape[1]:
+            return np.asarray(product(x, jnp.asarray(v)))
+        inside = modes.T @ v
+        outside = v - modes @ inside
+        hv = np.asarray(product(x, jnp.asarray(outside)))
+        return hv - modes @ (modes.T @ hv) + lift * (modes @ inside)
+    return LinearOperator((problem.size, problem.size), matvec=matvec, dtype=np.float64)
+
+
+def polish_matrix_free(problem: Problem, params: np.ndarray, iterations: int, grad_tol: float):
+    """Newton's method with MINRES steps on Hessian-vector products (its minimum-norm answer on the
+    range of a singular Hessian plays the pseudo-inverse of the dense polish); (params, grad norms)."""
+    from scipy.sparse.linalg import minres
+
+    grad = compiled(problem, ("analyze", "grad"), lambda: jax.jit(problem.grad))
+    out, norms = [], []
+    for x0 in np.asarray(params, dtype=np.float64):
+        x = x0
+        g = np.asarray(grad(jnp.asarray(x))).reshape(-1)
+        for _ in range(iterations):
+            if not np.all(np.isfinite(g)) or np.linalg.norm(g) <= grad_tol:
+                break
+            step, _ = minres(_operator(problem, x), g, rtol=1e-12, maxiter=10 * problem.size)
+            x = x - step.reshape(problem.shape)
+            g = np.asarray(grad(jnp.asarray(x))).reshape(-1)
+        out.append(x)
+        norms.append(float(np.linalg.norm(g)))
+    return np.array(out), np.array(norms)
+
+
+def _eigsh(operator, count: int, which: str):
+    """scipy's eigsh, keeping the eigenpairs that converged when not all did (ARPACK gives up on an
+    operator that is not quite linear, e.g. Hessian-vector products where the loss is only C^1)."""
+    from scipy.sparse.linalg import ArpackNoConvergence, eigsh
+
+    try:
+        return eigsh(operator, k=count, which=which)
+    except ArpackNoConvergence as error:
+        if len(error.eigenvalues):
+            return error.eigenvalues, error.eigenvectors
+        raise SpuriousError(f"Lanczos found no eigenvalue of the Hessian ({which}) to full precision") from None
+
+
+def lanczos_spectrum(problem: Problem, x: np.ndarray, count: int = LANCZOS_COUNT) -> np.ndarray:
+    """The negative eigenvalues of the Hessian at x, its smallest non-negative ones and its largest,
+    ascending, on the complement of the problem's zero modes, by Lanczos (scipy's eigsh, ARPACK) on
+    Hessian-vector products. Enough to classify: the index, the eigenvalues nearest 0 on both sides,
+    and the largest. A single Krylov space can miss copies of a repeated eigenvalue (symmetric critical
+    points have many), so the eigenvectors of the negative eigenvalues found are deflated (lifted above
+    the spectrum) and the search repeated until the smallest eigenvalue left is not negative."""
+    modes = _orthonormal_span(problem.zero_modes(np.asarray(x)), problem.size)
+    free = problem.size - modes.shape[1]
+    largest = float(_eigsh(_operator(problem, x, modes, 0.0), 1, "LA")[0][-1])
+    lift = abs(largest) + 1.0
+    negative, vectors = [], modes
+    while True:
+        wanted = min(count, free - len(negative) - 1)
+        if wanted < 1:
+            return np.append(np.sort(negative), largest)
+        values, found = _eigsh(_operator(problem, x, vectors, lift), wanted, "SA")
+        order = np.argsort(values)
+        values, found = values[order], found[:, order]
+        below = values < 0
+        if not np.any(below):
+            return np.concatenate([np.sort(negative), values, [largest]])
+        negative += values[below].tolist()
+        vectors = _orthonormal_span(np.concatenate([vectors.T, found[:, below].T]), problem.size)
+
+
 def _grad_norm_kernel(problem: Problem):
     return compiled(problem, ("analyze", "grad_norm"), lambda: jax.jit(jax.vmap(
         lambda x: jnp.sqrt(jnp.sum(problem.grad(x) ** 2)))))
@@ -181,9 +276,12 @@ def polish(problem: Problem, params: np.ndarray, tolerances: Tolerances = Tolera
     params = np.asarray(params, dtype=np.float64)
     if not len(params):
         return params, np.zeros(0), np.zeros(0, dtype=bool)
-    newton = compiled(problem, ("analyze", "polish", tolerances.polish_iterations, tolerances.polish_grad),
-                      lambda: _newton_polish(problem, tolerances.polish_iterations, tolerances.polish_grad))
-    new, gnorm = chunked(newton, params)
+    if problem.size > MATRIX_FREE_LIMIT:
+        new, gnorm = polish_matrix_free(problem, params, tolerances.polish_iterations, tolerances.polish_grad)
+    else:
+        newton = compiled(problem, ("analyze", "polish", tolerances.polish_iterations, tolerances.polish_grad),
+                          lambda: _newton_polish(problem, tolerances.polish_iterations, tolerances.polish_grad))
+        new, gnorm = chunked(newton, params)
     moved = np.max(np.abs(new - params).reshape(len(params), -1), axis=1)
     ok = np.isfinite(gnorm) & (moved <= tolerances.polish_radius) & np.all(np.isfinite(new).reshape(len(params), -1), axis=1)
     old_norm = chunked(_grad_norm_kernel(problem), params)
@@ -205,19 +303,21 @@ def hessian_spectra(problem: Problem, params: np.ndarray, dense_limit: int | Non
     problem's zero modes there (its continuous symmetries: P - m values for m independent modes), so
     the flat directions a symmetry forces are not mistaken for degeneracy. Without zero modes this is
     the full spectrum, P values per point. Above `dense_limit` parameters (DENSE_SPECTRUM_LIMIT), a point
-    whose isotypic spectrum the problem knows gets that instead (all P values, from small blocks)."""
+    whose isotypic spectrum the problem knows gets that instead (all P values, from small blocks); above
+    MATRIX_FREE_LIMIT the others get `lanczos_spectrum` (the smallest eigenvalues and the largest)."""
     params = np.asarray(params, dtype=np.float64)
     limit = DENSE_SPECTRUM_LIMIT if dense_limit is None else dense_limit
-    if problem.size > limit and len(params):
-        isotypic = [problem.isotypic_spectrum(x) for x in params]
-        if all(spectrum is not None for spectrum in isotypic):
-            return [spectrum.full() for spectrum in isotypic]
-        if any(spectrum is not None for spectrum in isotypic):
-            rest = [i for i, spectrum in enumerate(isotypic) if spectrum is None]
-            dense = hessian_spectra(problem, params[rest], dense_limit=np.inf)
-            for i, spectrum in zip(rest, dense):
-                isotypic[i] = spectrum
-            return [s if isinstance(s, np.ndarray) else s.full() for s in isotypic]
+    if len(params) and (problem.size > limit or problem.size > MATRIX_FREE_LIMIT):
+        spectra = [problem.isotypic_spectrum(x) if problem.size > limit else None for x in params]
+        spectra = [None if s is None else s.full() for s in spectra]
+        rest = [i for i, s in enumerate(spectra) if s is None]
+        if problem.size > MATRIX_FREE_LIMIT:
+            filled = [_lanczos_or_unknown(problem, params[i]) for i in rest]
+        else:
+            filled = hessian_spectra(problem, params[rest], dense_limit=problem.size) if rest else []
+        for i, spectrum in zip(rest, filled):
+            spectra[i] = spectrum
+        return spectra
     modes = [_orthonormal_span(problem.zero_modes(x), problem.size) for x in params]
     if not any(m.shape[1] for m in modes):
         spectrum = compiled(problem, ("analyze", "spectrum"), lambda: jax.jit(jax.vmap(
@@ -230,6 +330,16 @@ def hessian_spectra(problem: Problem, params: np.ndarray, dense_limit: int | Non
         complement = _complement(basis, problem.size)
         out.append(np.linalg.eigvalsh(complement.T @ H @ complement))
     return out
+
+
+def _lanczos_or_unknown(problem: Problem, x: np.ndarray) -> np.ndarray:
+    """lanczos_spectrum, or [nan] where Lanczos cannot converge: where the loss is only C^1 (e.g. W = V
+    for the ReLU loss, neurons parallel to teachers) a Hessian-vector product is not linear in the
+    vector. classify_point makes such a point 'nonsmooth' unless its loss makes it a global minimum."""
+    try:
+        return lanczos_spectrum(problem, x)
+    except SpuriousError:
+        return np.array([np.nan])
 
 
 def hessian_spectrum(problem: Problem, params: np.ndarray) -> np.ndarray:
@@ -311,6 +421,8 @@ def classify_point(loss: float, spectrum: np.ndarray, global_min_value, toleranc
     negative = int(np.sum(spectrum < -tolerances.eigenvalue))
     if global_min_value is not None and loss - global_min_value <= tolerances.global_loss:
         return "global_minimum", negative
+    if np.any(np.isnan(spectrum)):  # no second-order information (see _lanczos_or_unknown)
+        return "nonsmooth", -1
     if negative:
         return "saddle", negative
     if np.min(np.abs(spectrum)) <= tolerances.eigenvalue:
@@ -409,7 +521,7 @@ def analyze(problem: Problem, endpoints: Endpoints, tolerances: Tolerances | Non
             id=fid, representative=params[rep], run=int(endpoints.run[rep]), loss=float(loss[rep]),
             cls=family_cls, morse_index=family_index, lambda_min=float(spectrum[0]), lambda_max=float(spectrum[-1]),
             spectrum=spectrum, count=len(members), fraction=len(members) / total, ci_low=low, ci_high=high,
-            members=endpoints.run[members], zero_modes=problem.size - len(spectrum),
+            members=endpoints.run[members], zero_modes=zero_mode_count(problem, params[rep]),
             isotropy=named.name if named else "", isotropy_type=named.type if named else ""))
     # Order: global minima first, then by loss.
     families.sort(key=lambda f: (f.cls != "global_minimum", f.loss))

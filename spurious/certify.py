@@ -585,7 +585,11 @@ def certify_symmetric(point, precision: int = 256) -> dict:
     from . import verify_symmetric
     from .fixed_points import high_precision_newton
 
-    polished = high_precision_newton(point, bits=precision)
+    try:
+        polished = high_precision_newton(point, bits=precision)
+    except SpuriousError as error:
+        raise CertificationRefused(f"no certificate for the {verify_symmetric.isotropy_name(point.sizes, False)} "
+                                   f"point at k = {point.k}: {error}") from None
     failure = None
     for radius in SYMMETRIC_RADII:
         try:

@@ -141,7 +141,11 @@ def high_precision_newton(point: FixedPoint, bits: int = 256, iterations: int = 
             jet = vs.jet_of_loss(point.sizes, x)
             if not all(h.is_finite() for row in jet.h for h in row):
                 raise SpuriousError("high-precision Newton left the smooth region")
-            step = arb_mat(jet.h).solve(arb_mat([[g] for g in jet.g]))
+            try:
+                step = arb_mat(jet.h).solve(arb_mat([[g] for g in jet.g]))
+            except ZeroDivisionError:
+                raise SpuriousError("high-precision Newton: the restricted Hessian is singular (to the working "
+                                    "precision) at the point") from None
             x = [(xi - step[i, 0]).mid() for i, xi in enumerate(x)]
         values = np.array([float(v) for v in x])
         jet = vs.jet_of_loss(point.sizes, [arb(fmpq(*float(v).as_integer_ratio())) for v in values])

@@ -802,8 +802,8 @@ class VerifiedSymmetric:
     def summary(self) -> str:
         what = ("spurious local minimum" if self.spurious else "local minimum") if self.kind == "minimum" else \
             f"saddle of index {self.morse_index}"
-        return (f"valid: a {what} of the ReLU teacher-student loss (k = n = d = {self.teacher}, V = I) with isotropy "
-                f"{isotropy_name(self.partition, symbolic=False)}, in the box of radius {self.radius} "
+        return (f"valid: a {what} of the ReLU teacher-student loss (k = n = d = {self.teacher}, V = I) fixed by "
+                f"{isotropy_name(self.partition, symbolic=False)} (its isotropy contains that group), in the box of radius {self.radius} "
                 f"(radius / isqrt(orbit size) per fixed-space coordinate) around the point; Hessian eigenvalues >= {self.eigenvalue_lower}; loss in "
                 f"[{self.loss_lower}, {self.loss_upper}]")
 
@@ -822,13 +822,15 @@ def _integer(value, name, minimum):
 def verify_certificate(certificate) -> VerifiedSymmetric:
     _require(isinstance(certificate, dict), "not a certificate: the top level is not an object")
     _require(certificate.get("format") == FORMAT, f"not a certificate: format is not {FORMAT!r}")
-    _require(certificate.get("version") == VERSION, f"unsupported certificate version {certificate.get('version')!r}")
+    _require(type(certificate.get("version")) is int and certificate.get("version") == VERSION,
+             f"unsupported certificate version {certificate.get('version')!r}")
     _require(set(certificate) == set(SECTIONS), f"unexpected or missing sections: {sorted(set(certificate) ^ set(SECTIONS))}")
     _require(certificate["digest"] == digest(certificate), "digest mismatch: the certificate was altered after it was written")
     _require(certificate["theorem"] == THEOREM, "the theorem statement is not the one this verifier checks")
     problem = certificate["problem"]
-    _require(isinstance(problem, dict) and problem.get("name") == PROBLEM_NAME
-             and problem.get("teacher_weights") == "identity", f"problem must be {PROBLEM_NAME!r} with teacher identity")
+    _require(isinstance(problem, dict) and set(problem) == {"name", "teacher", "student", "dim", "teacher_weights"}
+             and problem.get("name") == PROBLEM_NAME and problem.get("teacher_weights") == "identity",
+             f"problem must be {PROBLEM_NAME!r} with teacher identity (name, teacher, student, dim, teacher_weights)")
     k = _integer(problem.get("teacher"), "teacher", 2)
     _require(k <= MAX_TEACHER, f"teacher {k} above {MAX_TEACHER}")
     _require(problem.get("student") == k and problem.get("dim") == k, "student and dim must equal teacher")
@@ -859,6 +861,8 @@ def verify_certificate(certificate) -> VerifiedSymmetric:
              f"blocks must list the {len(expected)} isotypic blocks of {isotropy_name(sizes, symbolic=False)}")
     for stated, block in zip(blocks, expected):
         _require(stated["irreducible"] == block.label, f"block {stated['irreducible']!r}: expected {block.label!r}")
+        _require(all(type(stated[key]) is int for key in ("eigenvalue_multiplicity", "copies", "negative")),
+                 f"block {block.label}: multiplicity, copies and negative must be integers")
         _require(stated["eigenvalue_multiplicity"] == block.dimension and stated["copies"] == block.size,
                  f"block {block.label}: multiplicity {stated['eigenvalue_multiplicity']!r} x {stated['copies']!r} copies, "
                  f"but the representation gives {block.dimension} x {block.size}")

@@ -183,7 +183,7 @@ def test_large_k_certificate_verifies_and_states_a_spurious_minimum(certificate_
 
 
 @pytest.mark.parametrize("tamper", ["point", "multiplicity", "copies", "index", "negative", "eigenvalue",
-                                    "loss", "partition", "digest"])
+                                    "loss", "partition", "digest", "problem", "types"])
 def test_tampered_certificate_fails(certificate_10000, tamper):
     bad = copy.deepcopy(certificate_10000)
     if tamper == "point":  # one digit of the diagonal coordinate (its 6th significant digit)
@@ -206,6 +206,10 @@ def test_tampered_certificate_fails(certificate_10000, tamper):
         bad["blocks"][2]["eigenvalue_lower"] = "9.9e-1"
     elif tamper == "loss":
         bad["claim"]["loss_lower"] = "3.0e-5"
+    elif tamper == "problem":  # context the proof does not cover
+        bad["problem"]["activation"] = "tanh"
+    elif tamper == "types":
+        bad["blocks"][1]["negative"] = 0.0
     elif tamper == "partition":
         bad["isotropy"] = {"partition": [9998, 2], "name": vs.isotropy_name((9998, 2), symbolic=False)}
     if tamper != "digest":
