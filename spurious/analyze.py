@@ -174,6 +174,8 @@ def _newton_polish(problem: Problem, iterations: int, grad_tol: float):
 MATRIX_FREE_LIMIT = 4000
 #: the smallest eigenvalues Lanczos finds first; doubled while all of them are negative
 LANCZOS_COUNT = 8
+#: the relative accuracy asked of each Lanczos eigenvalue
+LANCZOS_TOL = 1e-11
 
 
 def _hessian_vector_product(problem: Problem):
@@ -230,8 +232,11 @@ def _eigsh(operator, count: int, which: str):
     operator that is not quite linear, e.g. Hessian-vector products where the loss is only C^1)."""
     from scipy.sparse.linalg import ArpackNoConvergence, eigsh
 
+    size = operator.shape[0]
     try:
-        return eigsh(operator, k=count, which=which)
+        # relative accuracy 1e-11 (ARPACK's default, machine precision, can take 10^5 iterations where
+        # the spectrum clusters, e.g. near the largest eigenvalues of a symmetric point); a wider basis
+        return eigsh(operator, k=count, which=which, tol=LANCZOS_TOL, ncv=min(size, max(2 * count + 1, 40)))
     except ArpackNoConvergence as error:
         if len(error.eigenvalues):
             return error.eigenvalues, error.eigenvectors
