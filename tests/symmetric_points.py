@@ -48,3 +48,19 @@ def symmetric_critical_point(k, start, iterations=40, tol=1e-14):
         params = params - np.linalg.solve(basis.T @ np.asarray(hessian(W)) @ basis, basis.T @ g)
     W = (basis @ params).reshape(k, k)
     return W, float(np.linalg.norm(np.asarray(grad(W))))
+
+
+def fixed_space_saddle(sizes=(5, 1), seed=11, tries=200, min_index=2):
+    """A critical point of the loss restricted to Fix(Delta(sizes)) with Morse index >= min_index in the
+    full problem, found by Newton in the fixed space from random starts (spurious.fixed_points)."""
+    from spurious import fixed_points as fp
+
+    rng = np.random.default_rng(seed)
+    for _ in range(tries):
+        try:
+            point = fp.newton(sizes, rng.normal(size=5) * 0.7)
+        except sp.SpuriousError:
+            continue
+        if point.gradient_norm < 1e-12 and fp.symmetric_spectrum(point.sizes, point.values).morse_index >= min_index:
+            return point
+    raise AssertionError(f"no saddle of index >= {min_index} in Fix({sizes}) from {tries} starts")

@@ -9,6 +9,8 @@ import pytest
 import spurious as sp
 from spurious import fixed_points as fp
 
+from symmetric_points import fixed_space_saddle
+
 analyze = importlib.import_module("spurious.analyze")  # the module (sp.analyze is its function)
 
 
@@ -35,14 +37,7 @@ def test_the_matrix_free_analysis_gives_the_dense_one(monkeypatch):
 def test_lanczos_finds_the_index_and_the_eigenvalues_around_zero_of_a_saddle():
     """A critical point of Fix(Delta(S_5 x S_1)) with several negative directions: Lanczos gives the
     dense spectrum's smallest eigenvalues (past the negative ones) and its largest."""
-    rng = np.random.default_rng(11)
-    for _ in range(200):
-        try:
-            point = fp.newton((5, 1), rng.normal(size=5) * 0.7)
-        except sp.SpuriousError:
-            continue
-        if point.gradient_norm < 1e-12 and fp.symmetric_spectrum(point.sizes, point.values).morse_index > 1:
-            break
+    point = fixed_space_saddle()
     problem = sp.ReLUTeacherStudent(teacher=6, student=6)
     dense = np.linalg.eigvalsh(np.asarray(problem.hessian(point.matrix())))
     found = analyze.lanczos_spectrum(problem, point.matrix(), count=2)

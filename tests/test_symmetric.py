@@ -20,7 +20,7 @@ from spurious.certify import certify_symmetric
 from spurious.problems.symmetry import coordinate_isotropy
 from spurious.verify import InvalidCertificate
 
-from symmetric_points import symmetric_critical_point
+from symmetric_points import fixed_space_saddle, symmetric_critical_point
 
 # the 2018 minimum at k = 6 in the coordinates of Fix(Delta(S_5 x S_1)): D0, O0, D1, X01, X10
 START_2018 = (1.0, -0.03, -0.65, 0.25, 0.17)
@@ -223,17 +223,7 @@ def test_tampered_certificate_fails(certificate_10000, tamper):
 def test_a_saddle_certificate_counts_its_index_by_multiplicities():
     """A critical point of Fix(Delta(S_5 x S_1)) with negative directions: the certified Morse index
     (sum of multiplicity x negative block eigenvalues) equals the dense Hessian's count."""
-    rng = np.random.default_rng(11)
-    saddle = None
-    for _ in range(200):
-        try:
-            point = fp.newton((5, 1), rng.normal(size=5) * 0.7)
-        except sp.SpuriousError:
-            continue
-        if point.gradient_norm < 1e-12 and fp.symmetric_spectrum(point.sizes, point.values).morse_index > 1:
-            saddle = point
-            break
-    assert saddle is not None
+    saddle = fixed_space_saddle()
     certificate = certify_symmetric(saddle)
     verified = vs.verify_certificate(certificate)
     dense_index = int(np.sum(np.linalg.eigvalsh(np.asarray(dense(6).hessian(saddle.matrix()))) < 0))
