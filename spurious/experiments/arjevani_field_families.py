@@ -273,12 +273,17 @@ def _branches(results):
 
 def _figures(branches, main) -> list[Figure]:
     scaled, smallest = [], []
-    for i, b in enumerate(branches[:10]):
+    for i, b in enumerate(branches):
         ks = [r["k"] for r in b["rows"]]
-        scaled.append(Series(ks, [float(r["loss"]) * r["k"] for r in b["rows"]], b["type"], color=f"C{i}", marker="."))
-        smallest.append(Series(ks, [r["lambda_min"] for r in b["rows"]], b["type"], color=f"C{i}", marker="."))
+        marker, style = (".", "-") if i < 10 else ("x", "--")  # ten colours, then the same with crosses
+        scaled.append(Series(ks, [float(r["loss"]) * r["k"] for r in b["rows"]], b["type"], color=f"C{i % 10}",
+                             marker=marker, style=style))
+        smallest.append(Series(ks, [r["lambda_min"] for r in b["rows"]], b["type"], color=f"C{i % 10}",
+                               marker=marker, style=style))
     figures = [Figure("families_in_k", (
-        Panel(tuple(scaled), title="k x loss along each family", xlabel="k", ylabel="k x loss", xscale="log"),
+        # log y: the families whose loss decays like 1/k sit near constants, the others grow like k
+        Panel(tuple(scaled), title="k x loss along each family", xlabel="k", ylabel="k x loss", xscale="log",
+              yscale="log"),
         Panel(tuple(smallest) + (Series([], [0.0], None, kind="hline", color="k", width=0.8),),
               title="smallest Hessian eigenvalue", xlabel="k", ylabel="lambda_min", xscale="log", yscale="symlog",
               linthresh=1e-3)))]
