@@ -9,7 +9,6 @@ multiplicity, from blocks whose size does not grow with k.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -24,8 +23,6 @@ from . import verify_symmetric as vs
 from .problems.relu_fixed_space import SpectrumBlock, SymmetricSpectrum, symmetric_spectrum  # noqa: F401
 
 JAX_OPS = vs.Operations(sqrt=jnp.sqrt, atan2=jnp.arctan2, pi=jnp.pi)
-#: the largest k for which the dense Hessian (k^2 x k^2 float64) is formed for a check
-DENSE_CHECK_LIMIT = 60
 
 
 class NotAFixedPoint(SpuriousError):

@@ -348,13 +348,13 @@ def _jet_atan2(y, x):
     return Jet(value, g, h)
 
 
-ARB_JETS = Operations(sqrt=_jet_sqrt, atan2=_jet_atan2, pi=None)
+def _jet_operations() -> Operations:
+    return Operations(sqrt=_jet_sqrt, atan2=_jet_atan2, pi=arb.pi())  # pi at the current precision
 
 
 def jet_of_loss(sizes, balls) -> Jet:
     """Value, gradient and Hessian of L over the box of `balls` (Arb), in the coordinates of `sizes`."""
-    ops = Operations(sqrt=_jet_sqrt, atan2=_jet_atan2, pi=arb.pi())
-    return fixed_space_loss(sizes, Jet.variables(balls), ops)
+    return fixed_space_loss(sizes, Jet.variables(balls), _jet_operations())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -434,10 +434,6 @@ def _complement(fine_sizes, embeddings) -> list:
         for j in range(len(matrix[0])):
             rows.append([matrix[p][j] * metric[p] for p in range(len(matrix))])
     return _nullspace(rows, len(metric))
-
-
-def _compose_parent(outer, inner) -> tuple:
-    return tuple(outer[i] for i in inner)
 
 
 @dataclass(frozen=True)
@@ -565,19 +561,6 @@ def _arb_of(q: Fraction) -> arb:
     return arb(fmpq(q.numerator, q.denominator))
 
 
-def _congruence(basis, hessian, metric):
-    """Q^T H Q (Arb) and Q^T M Q (exact Fractions) for Q with exact columns `basis`."""
-    columns = [[_arb_of(x) for x in q] for q in basis]
-    size, m = len(basis), len(metric)
-    hq = [[sum((hessian[p][t] * columns[c][t] for t in range(m) if basis[c][t] != 0), arb(0)) for c in range(size)]
-          for p in range(m)]
-    block = [[sum((columns[c][p] * hq[p][e] for p in range(m) if basis[c][p] != 0), arb(0)) for e in range(size)]
-             for c in range(size)]
-    gram = [[sum((basis[c][p] * metric[p] * basis[e][p] for p in range(m)), Fraction(0)) for e in range(size)]
-            for c in range(size)]
-    return block, gram
-
-
 def _center_jet(values, directions):
     """Jets in t (one variable per direction) of the fine coordinates values + sum_c t_c directions_c."""
     size = len(directions)
@@ -593,8 +576,7 @@ def block_matrix(sizes, block: IsotypicBlock, balls) -> list:
     """Q^T grad^2 L_K Q over the box of `balls` (coarse coordinates), as Arb balls: the Hessian of the
     fine loss along the block's basis, computed as the second-order jet of t -> L_K(E x + Q t) at t = 0."""
     fine = [balls[[j for j, e in enumerate(row) if e][0]] for row in block_embedding(sizes, block)]
-    ops = Operations(sqrt=_jet_sqrt, atan2=_jet_atan2, pi=arb.pi())
-    jet = fixed_space_loss(block.refinement.sizes, _center_jet(fine, block.basis), ops)
+    jet = fixed_space_loss(block.refinement.sizes, _center_jet(fine, block.basis), _jet_operations())
     return jet.h
 
 

@@ -124,7 +124,7 @@ def _load(args, W):
         raise SpuriousError(f"{args.point}: the point's isotropy ({found.name}, to {args.tolerance:g}) is not a "
                             f"diagonal group Delta(S_p1 x ... x S_pr) with a block of 2 or more; nothing to solve in")
     sizes = found.sizes
-    values, deviation = vs.from_matrix(sizes, W[np.ix_(found.rows, found.columns)])
+    values, _ = vs.from_matrix(sizes, W[np.ix_(found.rows, found.columns)])
     return W, found, sizes, values
 
 
