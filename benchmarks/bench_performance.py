@@ -33,6 +33,7 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 
 import spurious as sp  # noqa: E402
+from spurious.core.setup import resolve_device  # noqa: E402
 from spurious.optimize import _kernel  # noqa: E402
 
 FLOP_PER_RUN_STEP_K20 = 9e4
@@ -68,7 +69,7 @@ def matmul_flops(device):
 
 
 def raw(args):
-    device = sp._jax.resolve_device(args.device)
+    device = resolve_device(args.device)
     k, pool, steps = args.k, args.pool, args.steps
     problem = sp.ReLUTeacherStudent(k, k)
     settings = sp.GradientDescent(grad_tol=1e-300, newton_switch=None, pool=pool, sync_steps=steps)

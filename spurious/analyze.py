@@ -39,6 +39,7 @@ import numpy as np
 from .core import setup as _setup  # noqa: F401  (float64 before any array)
 from .core.errors import SpuriousError
 from .core.kernels import compiled
+from . import optimize as _optimize
 from .optimize import AT_GLOBAL, CONVERGED, DIVERGED, NOT_CONVERGED, Endpoints, chunked
 from .problems.base import Problem
 from .stats import wilson_interval
@@ -169,9 +170,6 @@ def _newton_polish(problem: Problem, iterations: int, grad_tol: float):
     return jax.jit(jax.vmap(one))
 
 
-#: above this many parameters the polish and the spectra use Hessian-vector products (Krylov methods
-#: from scipy: MINRES for Newton steps, Lanczos for the extreme eigenvalues) instead of dense Hessians
-MATRIX_FREE_LIMIT = 4000
 #: the smallest eigenvalues Lanczos finds first; doubled while all of them are negative
 LANCZOS_COUNT = 8
 #: the relative accuracy asked of each Lanczos eigenvalue
@@ -281,7 +279,7 @@ def polish(problem: Problem, params: np.ndarray, tolerances: Tolerances = Tolera
     params = np.asarray(params, dtype=np.float64)
     if not len(params):
         return params, np.zeros(0), np.zeros(0, dtype=bool)
-    if problem.size > MATRIX_FREE_LIMIT:
+    if problem.size > _optimize.MATRIX_FREE_LIMIT:
         new, gnorm = polish_matrix_free(problem, params, tolerances.polish_iterations, tolerances.polish_grad)
     else:
         newton = compiled(problem, ("analyze", "polish", tolerances.polish_iterations, tolerances.polish_grad),
@@ -309,14 +307,14 @@ def hessian_spectra(problem: Problem, params: np.ndarray, dense_limit: int | Non
     the flat directions a symmetry forces are not mistaken for degeneracy. Without zero modes this is
     the full spectrum, P values per point. Above `dense_limit` parameters (DENSE_SPECTRUM_LIMIT), a point
     whose isotypic spectrum the problem knows gets that instead (all P values, from small blocks); above
-    MATRIX_FREE_LIMIT the others get `lanczos_spectrum` (the smallest eigenvalues and the largest)."""
+    spurious.optimize.MATRIX_FREE_LIMIT the others get `lanczos_spectrum` (the smallest eigenvalues and the largest)."""
     params = np.asarray(params, dtype=np.float64)
     limit = DENSE_SPECTRUM_LIMIT if dense_limit is None else dense_limit
-    if len(params) and (problem.size > limit or problem.size > MATRIX_FREE_LIMIT):
+    if len(params) and (problem.size > limit or problem.size > _optimize.MATRIX_FREE_LIMIT):
         spectra = [problem.isotypic_spectrum(x) if problem.size > limit else None for x in params]
         spectra = [None if s is None else s.full() for s in spectra]
         rest = [i for i, s in enumerate(spectra) if s is None]
-        if problem.size > MATRIX_FREE_LIMIT:
+        if problem.size > _optimize.MATRIX_FREE_LIMIT:
             filled = [_lanczos_or_unknown(problem, params[i]) for i in rest]
         else:
             filled = hessian_spectra(problem, params[rest], dense_limit=problem.size) if rest else []

@@ -207,8 +207,9 @@ def _build(problem: Problem, what: str, *static):
         settings, steps_per_call = static
         return _advance_kernel(problem, settings, steps_per_call)
     if what == "newton":
-        iterations, stop_norm, grad_tol = static
-        return _newton_kernel(problem, iterations, stop_norm_fn(stop_norm), grad_tol)
+        iterations, stop_norm, grad_tol, matrix_free = static
+        build = _newton_cg_kernel if matrix_free else _newton_kernel
+        return build(problem, iterations, stop_norm_fn(stop_norm), grad_tol)
     raise KeyError(what)
 
 
@@ -219,7 +220,7 @@ def _advance_kernel(problem: Problem, settings: GradientDescent, steps_per_call:
     ('done') when its gradient meets the criterion (reason 1) or, with monotone descent, its loss
     reaches the global value (reason 2)."""
     norm = stop_norm_fn(settings.stop_norm)
-    batched = jax.vmap(problem.loss_and_grad)
+    batched = problem.loss_and_grad_batch
     batched_norm = jax.vmap(norm)
     expand = (slice(None),) + (None,) * len(problem.shape)
     global_value = global_stop_value(settings, problem)
@@ -269,7 +270,8 @@ def _newton_kernel(problem: Problem, iterations: int, norm, grad_tol: float):
     steps x <- x - H(x0)^{-1} grad F(x). Once the stop norm is <= grad_tol it goes on while each
     step still halves the norm, so an accepted point is a critical point to rounding and the
     analysis has nothing left to polish (its polish would build and factor the Hessian again).
-    A failed factorization (Hessian not positive definite) takes no step and reports pd = False."""
+    A failed factorization (Hessian not positive definite) takes no step and reports pd = False.
+    Above MATRIX_FREE_LIMIT parameters the engine takes `_newton_cg_kernel` instead."""
     size = problem.size
     shape = problem.shape
 
@@ -291,6 +293,48 @@ def _newton_kernel(problem: Problem, iterations: int, norm, grad_tol: float):
         start = (0, params, jnp.array(0.0), norm(problem.grad(params)), jnp.array(jnp.inf))
         _, x, moved, gnorm, _ = jax.lax.while_loop(cond, body, start)
         return x, pd, moved, gnorm
+
+    return jax.jit(jax.vmap(one))
+
+
+#: inexact Newton: each step solves H delta = g to this relative residual by conjugate gradients
+#: (the gradient norm then shrinks by about this factor a step, from 1e-4 to rounding in 2-3 steps)
+NEWTON_CG_TOL = 1e-6
+NEWTON_CG_MAXITER = 2000
+
+
+def _newton_cg_kernel(problem: Problem, iterations: int, norm, grad_tol: float):
+    """Batched Newton with conjugate-gradient steps on Hessian-vector products (JAX's cg): no P x P
+    matrix, for problems too large for dense Hessians. The Hessian is taken at each iterate (a fresh
+    Krylov space costs what a chord step would). Conjugate gradients presume a positive definite
+    Hessian; pd is False (and the point left as it was) unless every step has g . delta > 0 and
+    delta . H delta > 0, i.e. positive curvature along the steps taken. That is weaker than a
+    factorization: the engine only calls this in steady linear convergence, where gradient descent
+    itself shows the basin to be a minimum's, and the analysis classifies every endpoint by its own
+    spectrum (Lanczos)."""
+    size = problem.size
+    shape = problem.shape
+
+    def one(params):
+        def hvp(x):
+            return lambda v: jax.jvp(problem.grad, (x,), (v.reshape(shape),))[1].reshape(size)
+
+        def cond(carry):
+            i, _, _, gnorm, previous, pd = carry
+            return pd & (i < iterations) & ((gnorm > grad_tol) | (gnorm <= 0.5 * previous))
+
+        def body(carry):
+            i, x, moved, gnorm, _, pd = carry
+            g = problem.grad(x).reshape(size)
+            product = hvp(x)
+            delta, _ = jax.scipy.sparse.linalg.cg(product, g, tol=NEWTON_CG_TOL, maxiter=NEWTON_CG_MAXITER)
+            curved = (jnp.dot(g, delta) > 0) & (jnp.dot(delta, product(delta)) > 0) & jnp.all(jnp.isfinite(delta))
+            x = jnp.where(curved, x - delta.reshape(shape), x)
+            return (i + 1, x, moved + jnp.sqrt(jnp.sum(delta * delta)), norm(problem.grad(x)), gnorm, pd & curved)
+
+        start = (0, params, jnp.array(0.0), norm(problem.grad(params)), jnp.array(jnp.inf), jnp.array(True))
+        _, x, moved, gnorm, _, pd = jax.lax.while_loop(cond, body, start)
+        return jnp.where(pd, x, params), pd, moved, gnorm
 
     return jax.jit(jax.vmap(one))
 
@@ -348,20 +392,31 @@ MAX_SEED = 2**63
 MAX_RUNS = 2**32
 #: newton tries and the analysis's spectra take Hessians in chunks of this many points
 HESSIAN_CHUNK = 16
+#: above this many parameters no dense Hessian is formed: the engine's Newton steps (conjugate gradients),
+#: the analysis's polish (MINRES) and spectra (Lanczos) use Hessian-vector products (at 4000 a chunk of
+#: dense Hessians holds 2 GiB)
+MATRIX_FREE_LIMIT = 4000
+#: vectors a Krylov method on one point holds at once (Lanczos basis, conjugate-gradient state)
+KRYLOV_VECTORS = 64
 
 
 def memory_need(problem: Problem, runs: int, pool: int) -> tuple[int, str]:
     """An upper estimate of the bytes a multistart and its analysis hold at once, and how it is made
     up: per run, the endpoint, its polished copy and its start (8 bytes a parameter) and about 256
     bytes of records; per pool slot, about eight parameter-sized arrays; the dense Hessians of one
-    chunk, with the eigensolver's workspace (three times)."""
+    chunk, with the eigensolver's workspace (three times), or above MATRIX_FREE_LIMIT the Krylov vectors of
+    one chunk."""
     size = int(problem.size)
     per_run = 3 * 8 * size + 256
     per_slot = 8 * 8 * size
-    hessians = 3 * HESSIAN_CHUNK * 8 * size * size
+    if size > MATRIX_FREE_LIMIT:
+        hessians = HESSIAN_CHUNK * KRYLOV_VECTORS * 8 * size
+        what = f"{format_bytes(hessians)} for the Krylov vectors of {HESSIAN_CHUNK} points"
+    else:
+        hessians = 3 * HESSIAN_CHUNK * 8 * size * size
+        what = f"{format_bytes(hessians)} for the dense Hessians of {HESSIAN_CHUNK} points"
     need = runs * per_run + min(pool, runs) * per_slot + hessians
-    return need, (f"{size:,} parameters: {format_bytes(per_run)} per run, {format_bytes(hessians)} for the dense Hessians "
-                  f"of {HESSIAN_CHUNK} points")
+    return need, f"{size:,} parameters: {format_bytes(per_run)} per run, {what}"
 
 
 def check_fits(problem: Problem, runs: int, first_run: int = 0, optimizer: GradientDescent | None = None,
@@ -527,7 +582,8 @@ def _descend(problem, start_points, runs, settings, progress, platform):
                                    & (gnorm <= settings.newton_retry * newton_tried_at))
             if len(ready):
                 newton_tried_at[ready] = gnorm[ready]
-                newton = _kernel(problem, "newton", settings.newton_iterations, settings.stop_norm, settings.grad_tol)
+                newton = _kernel(problem, "newton", settings.newton_iterations, settings.stop_norm, settings.grad_tol,
+                                 problem.size > MATRIX_FREE_LIMIT)
                 # always in chunks of 16 (padded): one compiled size, and on the CPU XLA compiles the
                 # Hessian of a batch of 16 into vectorized code, 2-4x faster per point than batches of 1-8
                 x, pd, moved, final_norm = chunked(newton, params[ready], chunk=16, pad_to_chunk=True)

@@ -1,6 +1,6 @@
-"""The matrix-free analysis (MINRES Newton steps and Lanczos eigenvalues on Hessian-vector products,
-used above analyze.MATRIX_FREE_LIMIT parameters) against the dense one on small problems: the same
-polished endpoints, classes, Morse indices and families."""
+"""The matrix-free paths (the engine's conjugate-gradient Newton, the analysis's MINRES Newton steps and
+Lanczos eigenvalues, all on Hessian-vector products, used above optimize.MATRIX_FREE_LIMIT parameters)
+against the dense ones on small problems: the same endpoints, classes, Morse indices and families."""
 import importlib
 
 import numpy as np
@@ -12,13 +12,28 @@ from spurious import fixed_points as fp
 from symmetric_points import fixed_space_saddle
 
 analyze = importlib.import_module("spurious.analyze")  # the module (sp.analyze is its function)
+optimize = importlib.import_module("spurious.optimize")
+
+
+def test_the_engine_s_conjugate_gradient_newton_ends_where_the_dense_newton_does(monkeypatch):
+    """The same starts, Newton switch on: the Newton-CG runs finish at the dense chord-Newton's
+    endpoints (to rounding) with the same classes."""
+    problem = sp.ReLUTeacherStudent(teacher=8, student=8)
+    to_the_gradient = optimize.protocol(problem, global_stop=False)  # global minima finish by Newton too
+    dense = sp.run(problem, runs=24, seed=0, optimizer=to_the_gradient)
+    monkeypatch.setattr(optimize, "MATRIX_FREE_LIMIT", 0)
+    free = sp.run(problem, runs=24, seed=0, optimizer=to_the_gradient)
+    assert dense.endpoints.newton.sum() >= 12 and free.endpoints.newton.sum() >= 12
+    assert list(free.analysis.cls) == list(dense.analysis.cls)
+    np.testing.assert_allclose(free.endpoints.params, dense.endpoints.params, atol=1e-8)
+    np.testing.assert_allclose(free.endpoints.loss, dense.endpoints.loss, atol=1e-12)
 
 
 def test_the_matrix_free_analysis_gives_the_dense_one(monkeypatch):
     problem = sp.ReLUTeacherStudent(teacher=8, student=8)
     result = sp.run(problem, runs=24, seed=0)
     dense = result.analysis
-    monkeypatch.setattr(analyze, "MATRIX_FREE_LIMIT", 0)
+    monkeypatch.setattr(optimize, "MATRIX_FREE_LIMIT", 0)
     free = analyze.analyze(problem, result.endpoints)
     assert list(free.cls) == list(dense.cls)
     np.testing.assert_array_equal(free.morse_index, dense.morse_index)

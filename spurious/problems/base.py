@@ -65,6 +65,12 @@ class Problem:
             return jax.value_and_grad(self.loss)(params)
         return self.loss(params), self.grad(params)
 
+    def loss_and_grad_batch(self, params: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """(losses, gradients) of a batch of points (leading axis), inside the engine's compiled loop.
+        Default: `loss_and_grad` mapped over the batch. Override where a whole batch allows a faster
+        computation than each point alone (e.g. a fast path with a fallback decided once per batch)."""
+        return jax.vmap(self.loss_and_grad)(params)
+
     def hessian(self, params: jax.Array) -> jax.Array:
         """Hessian of the loss w.r.t. the flattened parameters, shape (P, P)."""
         size = math.prod(self.shape)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -34,12 +35,17 @@ _TAN_PI_8 = math.tan(math.pi / 8)
 
 
 def atan2_upper(y, x):
-    """atan2(y, x) in [0, pi] for y >= 0, accurate to a few ulp, built from +, *, / only."""
+    """atan2(y, x) in [0, pi] for y >= 0, accurate to a few ulp, built from +, *, / only.
+
+    With r = small/big in [0, 1]: atan(r) = z + z^3 P(z^2) for r <= tan(pi/8), else pi/4 + the same at
+    z = (small - big)/(small + big); the branch is chosen without dividing, so each value costs one
+    division (float64 division and square root are the slow vector operations of a gradient step)."""
     ax = jnp.abs(x)
     big, small = jnp.maximum(y, ax), jnp.minimum(y, ax)
-    ratio = small / jnp.where(big > 0, big, 1.0)  # in [0, 1]
-    upper = ratio > _TAN_PI_8
-    z = jnp.where(upper, (ratio - 1.0) / (ratio + 1.0), ratio)  # |z| <= tan(pi/8)
+    upper = small > _TAN_PI_8 * big
+    numerator = jnp.where(upper, small - big, small)
+    denominator = jnp.where(upper, small + big, jnp.where(big > 0, big, 1.0))
+    z = numerator / denominator  # |z| <= tan(pi/8)
     s = z * z
     poly = _ATAN_COEFFS[-1]
     for c in _ATAN_COEFFS[-2::-1]:
@@ -106,14 +112,36 @@ def _angles(units_a, units_b):
 def _identity_teacher_angles(units):
     """Angles between unit rows u_i and the coordinate vectors e_j, j < k, for V = I.
 
-    sin t_ij = sqrt(sum_{l != j} u_il^2): a sum of non-negative terms, so nothing cancels when u_i
-    is nearly parallel to e_j (1 - u_ij^2 would lose every digit there). Written as a product with
-    the all-ones-but-diagonal matrix, which XLA runs as a small matmul; the cumulative sums used
-    before cost 40% of a gradient step at k = 20 (XLA's CPU cumsum is a reduce_window).
+    sin^2 t_ij = sum_{l != j} u_il^2, a sum of non-negative terms, so nothing cancels when u_i is
+    nearly parallel to e_j (1 - u_ij^2 would lose every digit there). Where u_ij^2 <= |u_i|^2 / 2,
+    |u_i|^2 - u_ij^2 loses at most one bit; at most one entry of a row is larger, and its sum is
+    taken without it. O(nd) work (the product with the all-ones-but-diagonal matrix used before was
+    O(nd^2), a third of the matmul work of a gradient step at k = 100).
     """
-    dim = units.shape[-1]
-    sin = _safe_sqrt((units * units) @ (1.0 - jnp.eye(dim)))
+    squares = units * units
+    total = jnp.sum(squares, axis=-1, keepdims=True)
+    largest = squares > 0.5 * total
+    rest_of_largest = jnp.sum(jnp.where(largest, 0.0, squares), axis=-1, keepdims=True)
+    sin = _safe_sqrt(jnp.where(largest, rest_of_largest, jnp.maximum(total - squares, 0.0)))
     return atan2_upper(sin, units), sin
+
+
+#: pairs of student neurons with |u_i - u_j|^2 below this (an angle under 18.2 degrees) need the
+#: difference form of their angle; the Gram form's few-ulp absolute error is 1e-14 relative above it
+NEAR_PARALLEL = 0.1
+
+
+def _gram_angles(units):
+    """Angles (and sines) between all pairs of unit rows from their Gram matrix, cos t = u_i.u_j:
+    a matmul instead of n^2 d differences (half the time of a gradient step at k = 100), and one
+    square root per pair instead of two. Its absolute error is a few ulp, so it is accurate only for
+    pairs that are not nearly parallel; also returns the smallest off-diagonal |u_i - u_j|^2 =
+    2 - 2 cos t so that a caller can fall back on `_angles` below NEAR_PARALLEL."""
+    diagonal = jnp.eye(units.shape[0], dtype=bool)
+    cos = jnp.where(diagonal, 1.0, jnp.clip(units @ units.T, -1.0, 1.0))
+    sin = _safe_sqrt(jnp.maximum((1.0 - cos) * (1.0 + cos), 0.0))
+    closest = jnp.min(jnp.where(diagonal, jnp.inf, 2.0 - 2.0 * cos))
+    return atan2_upper(sin, cos), sin, closest
 
 
 def population_grad(student, teacher, identity_teacher: bool = False):
@@ -128,11 +156,20 @@ def population_loss_and_grad(student, teacher, teacher_self_loss, identity_teach
     return _loss_and_grad(student, teacher, identity_teacher, teacher_self_loss)
 
 
-def _loss_and_grad(student, teacher, identity_teacher, teacher_self_loss):
+def population_loss_and_grad_fast(student, teacher, teacher_self_loss, identity_teacher: bool = False):
+    """(F, grad F, closest) with the student pairs' angles from their Gram matrix (`_gram_angles`):
+    exact to rounding only where closest (the smallest |u_i - u_j|^2) is >= NEAR_PARALLEL."""
+    return _loss_and_grad(student, teacher, identity_teacher, teacher_self_loss, gram=True)
+
+
+def _loss_and_grad(student, teacher, identity_teacher, teacher_self_loss, gram=False):
     us, ns = _units(student)
     n, k = student.shape[0], teacher.shape[0]
     off_diagonal = 1.0 - jnp.eye(n)
-    t_ss, s_ss = _angles(us, us)
+    if gram:
+        t_ss, s_ss, closest = _gram_angles(us)
+    else:
+        t_ss, s_ss = _angles(us, us)
     if identity_teacher:
         t_st, s_st = _identity_teacher_angles(us)
         t_st, s_st = t_st[:, :k], s_st[:, :k]
@@ -153,7 +190,7 @@ def _loss_and_grad(student, teacher, identity_teacher, teacher_self_loss):
     # gradient. B = sum_ij f(w_i, v_j) = sum_i (|w_i| sum_j |v_j| sin t_ij + w_i . sum_j (pi - t_ij) v_j) / 2pi.
     student_teacher = jnp.sum(ns * teacher_radial + jnp.sum(student * teacher_pull, axis=1)) / TWO_PI
     loss = 0.5 * (jnp.sum(student * grad) - student_teacher) + teacher_self_loss
-    return loss, grad
+    return (loss, grad, closest) if gram else (loss, grad)
 
 
 def _normal_directions(units_a, diff, diff_norm, theta):
@@ -295,6 +332,15 @@ class ReLUTeacherStudent(Problem):
 
     def loss_and_grad(self, params):
         return population_loss_and_grad(params, self._teacher, self._teacher_self_loss, self.identity_teacher)
+
+    def loss_and_grad_batch(self, params):
+        """The student pairs' angles from Gram matrices (a matmul), unless some pair in the batch is
+        nearly parallel (an over-parameterized student's neurons merging, rare for n <= k): then the
+        whole batch takes the difference form, which keeps full relative accuracy there."""
+        loss, grad, closest = jax.vmap(lambda w: population_loss_and_grad_fast(
+            w, self._teacher, self._teacher_self_loss, self.identity_teacher))(params)
+        return jax.lax.cond(jnp.min(closest) < NEAR_PARALLEL,
+                            lambda: jax.vmap(self.loss_and_grad)(params), lambda: (loss, grad))
 
     def hessian(self, params):
         return population_hessian(params, self._teacher)
