@@ -396,22 +396,24 @@ HESSIAN_CHUNK = 16
 #: the analysis's polish (MINRES) and spectra (Lanczos) use Hessian-vector products (at 4000 a chunk of
 #: dense Hessians holds 2 GiB)
 MATRIX_FREE_LIMIT = 4000
-#: vectors a Krylov method on one point holds at once (Lanczos basis, conjugate-gradient state)
+#: vectors the analysis's Krylov methods hold for one point (Lanczos basis and deflated vectors)
 KRYLOV_VECTORS = 64
+#: parameter-sized arrays one point of a batched conjugate-gradient Newton step holds
+NEWTON_CG_VECTORS = 8
 
 
 def memory_need(problem: Problem, runs: int, pool: int) -> tuple[int, str]:
     """An upper estimate of the bytes a multistart and its analysis hold at once, and how it is made
     up: per run, the endpoint, its polished copy and its start (8 bytes a parameter) and about 256
     bytes of records; per pool slot, about eight parameter-sized arrays; the dense Hessians of one
-    chunk, with the eigensolver's workspace (three times), or above MATRIX_FREE_LIMIT the Krylov vectors of
-    one chunk."""
+    chunk, with the eigensolver's workspace (three times), or above MATRIX_FREE_LIMIT the Krylov vectors:
+    a chunk's conjugate-gradient Newton steps and one point's Lanczos basis."""
     size = int(problem.size)
     per_run = 3 * 8 * size + 256
     per_slot = 8 * 8 * size
     if size > MATRIX_FREE_LIMIT:
-        hessians = HESSIAN_CHUNK * KRYLOV_VECTORS * 8 * size
-        what = f"{format_bytes(hessians)} for the Krylov vectors of {HESSIAN_CHUNK} points"
+        hessians = (HESSIAN_CHUNK * NEWTON_CG_VECTORS + KRYLOV_VECTORS) * 8 * size
+        what = f"{format_bytes(hessians)} for the Krylov vectors"
     else:
         hessians = 3 * HESSIAN_CHUNK * 8 * size * size
         what = f"{format_bytes(hessians)} for the dense Hessians of {HESSIAN_CHUNK} points"

@@ -241,7 +241,7 @@ def no_work(monkeypatch):
 
 @pytest.mark.parametrize("argv, estimate", [
     (["run", "-k", "3", "-n", "3", "--runs", "1000000000000"], "would need about 429"),
-    (["run", "-k", "2000", "-n", "2000", "--runs", "1"], "for the dense Hessians"),
+    (["run", "-k", "4000", "-n", "4000", "--runs", "1"], "for the Krylov vectors"),
     (["run", "-k", "100000", "-n", "100000"], "Unable to allocate 74.5 GiB"),
 ])
 def test_requests_that_cannot_fit_are_refused_with_estimate_and_limit(argv, estimate, no_work):
