@@ -1,0 +1,272 @@
+"""Transition states between minima: minimum-energy paths by a nudged elastic band with a climbing
+image, many pairs in one compiled program, refined to index-1 saddles and confirmed by descent.
+
+A pair of minima is first aligned by the problem's symmetry (`problem.symmetry.align`: the image of
+the second end closest to the first), so the band joins the two orbits where they are nearest. The
+band's interior images move along the force perpendicular to the path (the gradient with its
+component along the tangent removed) plus a spring force along it that keeps them evenly spaced; the
+tangent is Henkelman & Jonsson's upwind estimate (J. Chem. Phys. 113, 9978, 2000). After
+`climb_after` iterations the highest image climbs: it feels the gradient with its tangent component
+reversed, and so converges to the saddle on the path (Henkelman, Uberuaga & Jonsson, J. Chem. Phys.
+113, 9901, 2000). The climbing image is then Newton-polished (the analysis's polish), its Hessian
+spectrum gives its Morse index, and descent from it along +- its negative eigenvector must reach the
+two minima (up to symmetry) for the transition to count as connecting them.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .analyze import Tolerances, hessian_spectra, polish
+from .core import setup as _setup  # noqa: F401  (float64 before any array)
+from .core.errors import SpuriousError
+from .core.kernels import compiled
+from .optimize import GradientDescent, chunked, descend
+from .problems.base import Problem
+
+
+@dataclass(frozen=True)
+class Band:
+    """Settings of the nudged elastic band.
+
+    images: points on the path, the two minima included (at least 3); step: the step of the
+    steepest-descent update of the interior images; spring: the spring constant along the tangent;
+    climb_after: iterations before the highest image starts to climb; force_tol: the band has
+    converged once every interior image's force (the climbing image's full force) has at most this
+    Euclidean norm; max_iterations: the band stops there, converged or not.
+    """
+
+    images: int = 16
+    step: float = 0.05
+    spring: float = 1.0
+    climb_after: int = 200
+    force_tol: float = 1e-7
+    max_iterations: int = 50_000
+
+    def __post_init__(self):
+        if isinstance(self.images, bool) or not isinstance(self.images, int) or self.images < 3:
+            raise SpuriousError(f"a path needs at least 3 images (the two ends and one between), got {self.images!r}")
+        for name in ("step", "spring", "force_tol"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and np.isfinite(value) and value > 0):
+                raise SpuriousError(f"band {name} must be a positive finite number, got {value!r}")
+        for name in ("climb_after", "max_iterations"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise SpuriousError(f"band {name} must be a non-negative integer, got {value!r}")
+
+
+@dataclass(frozen=True)
+class Path:
+    """A relaxed band: its images (the ends included) and their losses."""
+
+    images: np.ndarray  # (M, *problem.shape)
+    losses: np.ndarray  # (M,)
+    iterations: int
+    force: float  # the largest force norm on an interior image at the end
+    converged: bool
+
+    @property
+    def highest(self) -> int:
+        """Index of the highest interior image (the climbing image)."""
+        return 1 + int(np.argmax(self.losses[1:-1]))
+
+
+@dataclass(frozen=True)
+class Transition:
+    """What the band found between two minima.
+
+    saddle: the polished climbing image; morse_index: its number of negative Hessian eigenvalues (-1
+    where its spectrum is unknown); descends_to: the two points descent reaches from the saddle along
+    +- its negative eigenvector (None where the index is not 1); connects: those are the two minima,
+    up to symmetry, one each. barriers: saddle loss minus each minimum's loss."""
+
+    start: np.ndarray
+    end: np.ndarray  # the aligned image of the second minimum
+    path: Path
+    saddle: np.ndarray
+    saddle_loss: float
+    grad_norm: float
+    morse_index: int
+    spectrum: np.ndarray = field(repr=False)
+    descends_to: tuple | None
+    connects: bool
+
+    @property
+    def barriers(self) -> tuple[float, float]:
+        return (self.saddle_loss - float(self.path.losses[0]), self.saddle_loss - float(self.path.losses[-1]))
+
+
+def _check_point(problem: Problem, point, what: str) -> np.ndarray:
+    try:
+        point = np.asarray(point, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise SpuriousError(f"{what} must be a numeric array") from None
+    if point.shape != tuple(problem.shape):
+        raise SpuriousError(f"{what} has shape {point.shape}, but {problem.name} has points of shape {tuple(problem.shape)}")
+    if not np.all(np.isfinite(point)):
+        raise SpuriousError(f"{what} contains NaN or infinity")
+    return point
+
+
+def check_minima(problem: Problem, points, tolerances: Tolerances = Tolerances()) -> None:
+    """Refuse (SpuriousError) any point that is not a local minimum to the tolerances: its gradient
+    norm above 1e-6 or a Hessian eigenvalue below -tolerances.eigenvalue."""
+    points = np.asarray(points, dtype=np.float64)
+    grad = compiled(problem, ("transitions", "grad_norm"), lambda: jax.jit(jax.vmap(
+        lambda x: jnp.sqrt(jnp.sum(problem.grad(x) ** 2)))))
+    norms = chunked(grad, points)
+    for i, norm in enumerate(norms):
+        if not norm <= 1e-6:
+            raise SpuriousError(f"point {i} is not a critical point (gradient norm {norm:.3g} > 1e-6): "
+                                f"a path joins two minima")
+    for i, spectrum in enumerate(hessian_spectra(problem, points)):
+        if np.any(np.isnan(spectrum)) or spectrum[0] < -tolerances.eigenvalue:
+            raise SpuriousError(f"point {i} is not a minimum (smallest Hessian eigenvalue {spectrum[0]:.3g}): "
+                                f"a path joins two minima")
+
+
+def align(problem: Problem, first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """The image of `second` under the problem's symmetry that is closest to `first`."""
+    return np.asarray(problem.symmetry.align(np.asarray(first), np.asarray(second)), dtype=np.float64)
+
+
+def _band_kernel(problem: Problem, band: Band):
+    """One compiled program relaxing P bands of M images each: (P, M, size) -> images, losses,
+    iterations, largest force per band."""
+    shape, size = tuple(problem.shape), problem.size
+
+    def forces(x, climbing):
+        pairs, images = x.shape[0], x.shape[1]
+        loss, grad = problem.loss_and_grad_batch(x.reshape((pairs * images, *shape)))
+        loss, grad = loss.reshape(pairs, images), grad.reshape(pairs, images, size)
+        plus, minus = x[:, 2:] - x[:, 1:-1], x[:, 1:-1] - x[:, :-2]
+        before, here, after = loss[:, :-2], loss[:, 1:-1], loss[:, 2:]
+        up, down = (after > here) & (here > before), (after < here) & (here < before)
+        larger = jnp.maximum(jnp.abs(after - here), jnp.abs(before - here))[..., None]
+        smaller = jnp.minimum(jnp.abs(after - here), jnp.abs(before - here))[..., None]
+        mixed = jnp.where((after > before)[..., None], plus * larger + minus * smaller, plus * smaller + minus * larger)
+        tangent = jnp.where(up[..., None], plus, jnp.where(down[..., None], minus, mixed))
+        tangent = tangent / jnp.maximum(jnp.linalg.norm(tangent, axis=-1, keepdims=True), 1e-300)
+        g = grad[:, 1:-1]
+        along = jnp.sum(g * tangent, axis=-1, keepdims=True)
+        stretch = band.spring * (jnp.linalg.norm(plus, axis=-1) - jnp.linalg.norm(minus, axis=-1))[..., None]
+        force = -(g - along * tangent) + stretch * tangent
+        top = jnp.argmax(here, axis=1)
+        is_top = (jnp.arange(images - 2)[None, :] == top[:, None]) & climbing
+        force = jnp.where(is_top[..., None], -g + 2.0 * along * tangent, force)
+        return force, loss
+
+    def largest(force):
+        return jnp.max(jnp.linalg.norm(force, axis=-1), axis=1)
+
+    def cond(carry):
+        i, _, _, done = carry
+        return (i < band.max_iterations) & ~jnp.all(done)
+
+    def body(carry):
+        i, x, _, done = carry
+        climbing = i >= band.climb_after
+        force, loss = forces(x, climbing)
+        done = done | (climbing & (largest(force) <= band.force_tol))
+        moved = x.at[:, 1:-1].add(band.step * force)
+        x = jnp.where(done[:, None, None], x, moved)
+        return i + 1, x, loss, done
+
+    @jax.jit
+    def relax(x):
+        pairs, images = x.shape[0], x.shape[1]
+        start = (0, x, jnp.zeros((pairs, images)), jnp.zeros(pairs, dtype=bool))
+        iterations, x, _, done = jax.lax.while_loop(cond, body, start)
+        force, loss = forces(x, jnp.array(True))
+        return x, loss, iterations, largest(force), done
+
+    return relax
+
+
+def elastic_bands(problem: Problem, starts, ends, band: Band = Band()) -> list[Path]:
+    """Minimum-energy paths between starts[p] and ends[p] (taken as given: align them first), all
+    pairs relaxed together in one compiled program, each from the straight segment."""
+    starts = np.asarray(starts, dtype=np.float64).reshape(-1, problem.size)
+    ends = np.asarray(ends, dtype=np.float64).reshape(-1, problem.size)
+    if starts.shape != ends.shape or not len(starts):
+        raise SpuriousError(f"elastic bands need as many ends as starts, got {len(starts)} and {len(ends)}")
+    fraction = np.linspace(0.0, 1.0, band.images)[None, :, None]
+    straight = starts[:, None, :] * (1.0 - fraction) + ends[:, None, :] * fraction
+    relax = compiled(problem, ("transitions", "band", band), lambda: _band_kernel(problem, band))
+    x, loss, iterations, force, done = (np.asarray(a) for a in relax(jnp.asarray(straight)))
+    return [Path(images=x[p].reshape((band.images, *problem.shape)), losses=loss[p], iterations=int(iterations),
+                 force=float(force[p]), converged=bool(done[p])) for p in range(len(x))]
+
+
+def segment_losses(problem: Problem, first, second, points: int = 64) -> np.ndarray:
+    """The loss along the straight segment from `first` to `second` (points evenly spaced, ends included)."""
+    fraction = np.linspace(0.0, 1.0, points)[:, None]
+    flat = np.asarray(first).reshape(1, -1) * (1.0 - fraction) + np.asarray(second).reshape(1, -1) * fraction
+    loss = compiled(problem, ("transitions", "loss"), lambda: jax.jit(jax.vmap(problem.loss)))
+    return chunked(loss, flat.reshape((points, *problem.shape)), chunk=64)
+
+
+#: descent from a saddle starts this far along its negative eigenvector (relative to the point's norm)
+DISPLACEMENT = 1e-3
+#: descent from a saddle reached a given minimum when it ends this close to it (max-abs, up to symmetry):
+#: distinct minima lie O(1) apart, and descent to a minimum where the loss is only C^1 (a global
+#: minimum W = V) converges sublinearly, so it stops a little short of it
+SAME_MINIMUM = 1e-3
+
+
+def transitions(problem: Problem, pairs, band: Band = Band(), tolerances: Tolerances = Tolerances(),
+                optimizer: GradientDescent | None = None, check: bool = True) -> list[Transition]:
+    """For each pair (a, b) of minima: align b to a, relax a band between them, polish its climbing
+    image to a critical point, take its spectrum, and descend from it along +- its negative
+    eigenvector (by `optimizer`, default the problem's protocol) to see which minima it joins."""
+    pairs = list(pairs)
+    if not pairs:
+        raise SpuriousError("no pairs of minima given")
+    firsts = np.stack([_check_point(problem, a, f"pair {i} first point") for i, (a, _) in enumerate(pairs)])
+    seconds = np.stack([_check_point(problem, b, f"pair {i} second point") for i, (_, b) in enumerate(pairs)])
+    if check:
+        check_minima(problem, np.concatenate([firsts, seconds]), tolerances)
+    aligned = np.stack([align(problem, a, b) for a, b in zip(firsts, seconds)])
+    paths = elastic_bands(problem, firsts, aligned, band)
+    tops = np.stack([path.images[path.highest] for path in paths])
+    loose = Tolerances(**{**tolerances.to_dict(), "polish_radius": max(tolerances.polish_radius, 1e-2)})
+    saddles, norms, _ = polish(problem, tops, loose)
+    spectra = hessian_spectra(problem, saddles)
+    loss = compiled(problem, ("transitions", "loss"), lambda: jax.jit(jax.vmap(problem.loss)))
+    saddle_losses = chunked(loss, saddles)
+    indices = [int(np.sum(s < -tolerances.eigenvalue)) if not np.any(np.isnan(s)) else -1 for s in spectra]
+
+    # descent from each index-1 saddle, both sides in one call
+    directions, owners = [], []
+    hessian = compiled(problem, ("transitions", "hessian"), lambda: jax.jit(problem.hessian))
+    for p, (saddle, index) in enumerate(zip(saddles, indices)):
+        if index != 1:
+            continue
+        values, vectors = np.linalg.eigh(np.asarray(hessian(jnp.asarray(saddle))))
+        direction = vectors[:, 0].reshape(problem.shape) * DISPLACEMENT * max(1.0, float(np.linalg.norm(saddle)))
+        directions += [saddle + direction, saddle - direction]
+        owners.append(p)
+    if optimizer is None:
+        from .optimize import protocol
+        optimizer = protocol(problem, global_stop=False)
+    reached = descend(problem, np.stack(directions), optimizer).params if directions else np.zeros((0, *problem.shape))
+
+    out = []
+    for p, path in enumerate(paths):
+        descends_to, connects = None, False
+        if p in owners:
+            j = owners.index(p)
+            ends = (reached[2 * j], reached[2 * j + 1])
+            descends_to = ends
+            def same(a, b):
+                return problem.symmetry.distance(a, b) <= SAME_MINIMUM
+            connects = bool((same(firsts[p], ends[0]) and same(seconds[p], ends[1]))
+                            or (same(firsts[p], ends[1]) and same(seconds[p], ends[0])))
+        out.append(Transition(start=firsts[p], end=aligned[p], path=path, saddle=saddles[p],
+                              saddle_loss=float(saddle_losses[p]), grad_norm=float(norms[p]), morse_index=indices[p],
+                              spectrum=spectra[p], descends_to=descends_to, connects=connects))
+    return out

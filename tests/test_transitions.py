@@ -1,0 +1,83 @@
+"""Nudged elastic bands between minima (spurious.transitions) on the ReLU problem at k = 7: the path
+against the straight segment, the saddle against its own dense spectrum and against descent, the
+barrier against symmetric images of the ends, and refusals of bad input."""
+import numpy as np
+import pytest
+
+import spurious as sp
+from spurious import fixed_points as fp
+from spurious import transitions as tr
+
+K = 7
+
+
+@pytest.fixture(scope="module")
+def problem():
+    return sp.ReLUTeacherStudent(teacher=K, student=K)
+
+
+@pytest.fixture(scope="module")
+def spurious_minimum():
+    """The 2018 table's k = 7 family, Delta(S_6 x S_1), by Newton in its fixed-point space."""
+    return fp.continue_in_k(fp.newton((5, 1), (1.0, -0.03, -0.65, 0.25, 0.17)), [K])[-1].matrix()
+
+
+@pytest.fixture(scope="module")
+def to_the_global(problem, spurious_minimum):
+    return tr.transitions(problem, [(spurious_minimum, np.eye(K))])[0]
+
+
+def test_the_spurious_end_is_the_published_minimum(problem, spurious_minimum):
+    assert float(problem.loss(spurious_minimum)) == pytest.approx(0.023203, abs=1e-6)  # Safran & Shamir 2018
+
+
+def test_the_band_lies_below_the_straight_segment_and_peaks_at_an_index_one_saddle(problem, to_the_global):
+    found = to_the_global
+    assert found.path.converged
+    segment = tr.segment_losses(problem, found.start, found.end)
+    assert found.path.losses.max() <= segment.max()
+    assert found.morse_index == 1 and found.grad_norm < 1e-10
+    dense = np.linalg.eigvalsh(np.asarray(problem.hessian(found.saddle)))  # the closed form, not the band's
+    assert int(np.sum(dense < -1e-8)) == 1 and np.all(np.abs(dense) > 1e-8)
+    ends = found.path.losses[[0, -1]]
+    assert ends.max() < found.saddle_loss <= found.path.losses.max() + 1e-10
+    assert found.barriers[0] == pytest.approx(found.saddle_loss - float(problem.loss(found.start)), abs=1e-15)
+
+
+def test_descent_from_the_saddle_reaches_the_two_minima(problem, to_the_global, spurious_minimum):
+    found = to_the_global
+    assert found.connects
+    losses = sorted(float(problem.loss(x)) for x in found.descends_to)
+    assert losses[0] < 1e-8 and losses[1] == pytest.approx(float(problem.loss(spurious_minimum)), abs=1e-10)
+
+
+def test_the_barrier_is_the_same_from_symmetric_images_of_either_end(problem, spurious_minimum, to_the_global):
+    rng = np.random.default_rng(3)
+    image = problem.symmetry.random_image
+    pairs = [(image(spurious_minimum, rng), np.eye(K)), (spurious_minimum, image(np.eye(K), rng)),
+             (image(spurious_minimum, rng), image(np.eye(K), rng))]
+    for found in tr.transitions(problem, pairs):
+        assert found.morse_index == 1 and found.connects
+        assert found.saddle_loss == pytest.approx(to_the_global.saddle_loss, abs=1e-12)
+        assert problem.symmetry.distance(found.saddle, to_the_global.saddle) < 1e-8
+
+
+@pytest.mark.parametrize("case, message", [
+    ("two images", "at least 3 images"),
+    ("not a minimum", "is not a critical point"),
+    ("a saddle", "is not a minimum"),
+    ("other problem", "has shape (8, 8)"),
+    ("no pairs", "no pairs of minima"),
+])
+def test_bad_input_is_refused_in_one_line(problem, spurious_minimum, to_the_global, case, message):
+    with pytest.raises(sp.SpuriousError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        if case == "two images":
+            tr.Band(images=2)
+        elif case == "not a minimum":
+            tr.transitions(problem, [(spurious_minimum + 0.01, np.eye(K))])
+        elif case == "a saddle":
+            tr.transitions(problem, [(to_the_global.saddle, np.eye(K))])
+        elif case == "other problem":
+            tr.transitions(problem, [(np.eye(K + 1), np.eye(K))])
+        else:
+            tr.transitions(problem, [])
