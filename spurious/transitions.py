@@ -270,3 +270,4 @@ def transitions(problem: Problem, pairs, band: Band = Band(), tolerances: Tolera
                               saddle_loss=float(saddle_losses[p]), grad_norm=float(norms[p]), morse_index=indices[p],
                               spectrum=spectra[p], descends_to=descends_to, connects=connects))
     return out
+

@@ -1,0 +1,175 @@
+"""The landscape between minima: transition states from each minimum to a target (or between all
+pairs), their certificates, and the disconnectivity tree of the network (`spurious.transitions`
+finds the paths and saddles; this layer adds the ball-arithmetic proofs)."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import jax
+import numpy as np
+
+from .analyze import Tolerances
+from .core import setup as _setup  # noqa: F401  (float64 before any array)
+from .certify import CertificationRefused, certify as prove
+from .core.errors import SpuriousError
+from .core.kernels import compiled
+from .optimize import chunked, descend, protocol
+from .problems.base import Problem
+from .transitions import SAME_MINIMUM, Band, _check_point, check_minima, transitions
+
+
+@dataclass(frozen=True)
+class Network:
+    """Minima and the transition states found between them.
+
+    minima: (label, loss, point) per minimum, the given ones first, then those found on the way;
+    searches: (i, j, Transition) for every pair a band joined; edges: (a, b, search) for every saddle
+    of index 1 whose descent reached two distinct known minima a and b (not necessarily the pair
+    searched); certificates: search position -> the saddle's Certificate, or the refusal's text."""
+
+    minima: tuple
+    searches: tuple
+    edges: tuple
+    certificates: dict = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def connected(self) -> list[tuple[int, int, float]]:
+        """(a, b, saddle loss) of every edge."""
+        return [(a, b, self.searches[search][2].saddle_loss) for a, b, search in self.edges]
+
+    def merges(self) -> list[tuple[float, int, int, int]]:
+        """The disconnectivity tree over the edges (see `disconnectivity`)."""
+        return disconnectivity([m[1] for m in self.minima], self.connected())
+
+    def lowest_barriers(self, target: int) -> dict[int, float | None]:
+        """For each minimum, the lowest saddle level at which it joins `target` over the edges (a
+        minimax path in the network), minus its own loss; None where no path was found."""
+        levels = lowest_levels(len(self.minima), self.merges(), target)
+        return {i: None if level is None else level - self.minima[i][1] for i, level in levels.items()}
+
+
+def disconnectivity(losses, edges: list[tuple[int, int, float]]) -> list[tuple[float, int, int, int]]:
+    """The disconnectivity tree (Becker & Karplus 1997) of minima 0..m-1 joined by saddles (i, j, level):
+    the saddles in ascending order of level, kept where they join two groups not yet connected
+    (union-find). Returns the merges (level, node_a, node_b, new_node): nodes 0..m-1 are the minima,
+    m, m+1, ... the groups formed by successive merges."""
+    count = len(losses)
+    parent = list(range(count))
+    node_of_root = list(range(count))
+
+    def root(i):
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    merges = []
+    for i, j, level in sorted(edges, key=lambda edge: edge[2]):
+        a, b = root(i), root(j)
+        if a == b:
+            continue
+        new = count + len(merges)
+        merges.append((float(level), node_of_root[a], node_of_root[b], new))
+        parent[b] = a
+        node_of_root[a] = new
+    return merges
+
+
+def lowest_levels(count: int, merges, target: int) -> dict[int, float | None]:
+    """For each minimum, the lowest saddle level at which it is joined to `target` in the tree (the
+    minimax path over the network's saddles), None where it never is."""
+    members = {i: {i} for i in range(count)}
+    joined: dict[int, float | None] = {i: None for i in range(count)}
+    joined[target] = None
+    for level, a, b, new in merges:
+        members[new] = members.pop(a) | members.pop(b)
+        if target in members[new]:
+            for m in members[new]:
+                if joined[m] is None and m != target:
+                    joined[m] = level
+    return joined
+
+
+def explore(problem: Problem, minima, target: int, band: Band = Band(), tolerances: Tolerances = Tolerances(),
+            certify: bool = True, all_pairs: bool = False, rounds: int = 3) -> Network:
+    """Transition states from every minimum to minima[target] (all_pairs: between every pair), the
+    bands of a round relaxed together. A saddle joins the two minima its descent reaches (found ones
+    are added); where a band does not join its own pair, the minima it passes (descent from its
+    interior local minima, or from its saddle) are searched against both ends in the next round, up
+    to `rounds` rounds. Each edge's saddle is certified by ball arithmetic where the problem is
+    certifiable. minima: (label, point) pairs."""
+    started = time.perf_counter()
+    given = [(str(label), _check_point(problem, point, f"minimum {label!r}")) for label, point in minima]
+    if len(given) < 2:
+        raise SpuriousError(f"exploring needs at least two minima, got {len(given)}")
+    if isinstance(target, bool) or not isinstance(target, (int, np.integer)) or not 0 <= target < len(given):
+        raise SpuriousError(f"target {target!r} is not one of the {len(given)} minima")
+    if isinstance(rounds, bool) or not isinstance(rounds, int) or rounds < 1:
+        raise SpuriousError(f"rounds must be a positive integer, got {rounds!r}")
+    points = np.stack([p for _, p in given])
+    check_minima(problem, points, tolerances)
+    loss = compiled(problem, ("transitions", "loss"), lambda: jax.jit(jax.vmap(problem.loss)))
+    known = [[label, float(value), point] for (label, point), value in zip(given, chunked(loss, points))]
+
+    def identify(candidates) -> list[int | None]:
+        """The known minimum each point is (up to symmetry), adding new minima; None for a point that
+        is not a minimum."""
+        out = []
+        for point in candidates:
+            index = next((m for m, (_, _, q) in enumerate(known)
+                          if problem.symmetry.distance(q, point) <= SAME_MINIMUM), None)
+            if index is None:
+                try:
+                    check_minima(problem, point[None], tolerances)
+                except SpuriousError:
+                    out.append(None)
+                    continue
+                known.append([f"found {len(known) - len(given) + 1}", float(chunked(loss, point[None])[0]), point])
+                index = len(known) - 1
+            out.append(index)
+        return out
+
+    if all_pairs:
+        pending = [(i, j) for i in range(len(given)) for j in range(i + 1, len(given))]
+    else:
+        pending = [(i, target) for i in range(len(given)) if i != target]
+    searched = set(pending)
+    searches, edges = [], []
+    for _ in range(rounds):
+        if not pending:
+            break
+        found = transitions(problem, [(known[i][2], known[j][2]) for i, j in pending], band, tolerances, check=False)
+        following = []
+        for (i, j), transition in zip(pending, found):
+            position = len(searches)
+            searches.append((i, j, transition))
+            passed = []
+            if transition.morse_index == 1 and transition.descends_to is not None:
+                a, b = identify(transition.descends_to)
+                if a is not None and b is not None and a != b:
+                    edges.append((a, b, position))
+                passed += [m for m in (a, b) if m is not None]
+            if not transition.connects:
+                losses = transition.path.losses
+                dips = [m for m in range(1, len(losses) - 1) if losses[m - 1] > losses[m] <= losses[m + 1]]
+                if dips:
+                    ends = descend(problem, transition.path.images[dips],
+                                   protocol(problem, global_stop=False)).params
+                    passed += [m for m in identify(ends) if m is not None]
+            for middle in dict.fromkeys(passed):
+                for pair in ((i, middle), (middle, j)):
+                    if middle not in (i, j) and pair not in searched and pair[::-1] not in searched:
+                        searched.add(pair)
+                        following.append(pair)
+        pending = following
+    certificates = {}
+    if certify and problem.certifiable:
+        for position in dict.fromkeys(search for _, _, search in edges):
+            try:
+                certificates[position] = prove(problem, searches[position][2].saddle)
+            except CertificationRefused as refusal:
+                certificates[position] = str(refusal)
+    return Network(minima=tuple((label, value, point) for label, value, point in known),
+                   searches=tuple(searches), edges=tuple(edges), certificates=certificates,
+                   seconds=time.perf_counter() - started)

@@ -1,0 +1,90 @@
+"""The network of minima and transition states (spurious.landscape): the disconnectivity tree against
+an independent minimax-path computation on random graphs, and an exploration at k = 7 whose saddles
+are certified with index 1."""
+import json
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+import spurious as sp
+from spurious import fixed_points as fp
+from spurious import landscape as ls
+from spurious import verify
+from spurious.report.landscape import disconnectivity_figure
+
+
+def minimax_levels(count, edges, target):
+    """Floyd-Warshall on (min, max): the lowest possible highest saddle on a path to target."""
+    level = np.full((count, count), np.inf)
+    for i, j, value in edges:
+        level[i, j] = level[j, i] = min(level[i, j], value)
+    for middle in range(count):
+        level = np.minimum(level, np.maximum(level[:, [middle]], level[[middle], :]))
+    return {i: (None if not np.isfinite(level[i, target]) else float(level[i, target]))
+            for i in range(count) if i != target}
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(2, 9).flatmap(lambda n: st.tuples(
+    st.just(n), st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1), st.floats(0, 10)), max_size=20))))
+def test_the_tree_joins_each_minimum_to_the_target_at_its_minimax_saddle(case):
+    count, edges = case
+    edges = [(i, j, level) for i, j, level in edges if i != j]
+    merges = ls.disconnectivity(np.zeros(count), edges)
+    assert [m[0] for m in merges] == sorted(m[0] for m in merges)
+    assert len(merges) == count - len({frozenset(g) for g in _components(count, edges)})
+    found = ls.lowest_levels(count, merges, 0)
+    expected = minimax_levels(count, edges, 0)
+    for i, level in expected.items():
+        assert found[i] == level
+
+
+def _components(count, edges):
+    groups = [{i} for i in range(count)]
+    for i, j, _ in edges:
+        a = next(g for g in groups if i in g)
+        b = next(g for g in groups if j in g)
+        if a is not b:
+            a |= b
+            groups.remove(b)
+    return groups
+
+
+@pytest.fixture(scope="module")
+def network():
+    k = 7
+    problem = sp.ReLUTeacherStudent(teacher=k, student=k)
+    spurious_minimum = fp.continue_in_k(fp.newton((5, 1), (1.0, -0.03, -0.65, 0.25, 0.17)), [k])[-1].matrix()
+    return problem, ls.explore(problem, [("global", np.eye(k)), ("Δ(S_6 × S_1)", spurious_minimum)], target=0)
+
+
+def test_the_exploration_joins_the_spurious_minimum_to_the_global_one_through_a_certified_saddle(network):
+    problem, found = network
+    assert [a for a, b, _ in found.edges] and found.connected()
+    (a, b, search), = found.edges
+    assert {a, b} == {0, 1}
+    saddle = found.searches[search][2]
+    certificate = found.certificates[search]
+    assert not isinstance(certificate, str), certificate
+    assert certificate.morse_index == 1 and certificate.kind == "saddle"
+    checked = verify.verify_certificate(json.loads(json.dumps(certificate.data)))  # the stand-alone checker
+    assert checked.morse_index == 1
+    assert float(certificate.loss_lower) <= saddle.saddle_loss <= float(certificate.loss_upper)
+    barrier = found.lowest_barriers(0)[1]
+    assert barrier == pytest.approx(saddle.saddle_loss - found.minima[1][1], abs=1e-14) and 0 < barrier < 1e-3
+
+
+def test_the_disconnectivity_figure_draws_every_minimum(network):
+    _, found = network
+    figure = disconnectivity_figure([m[1] for m in found.minima], [m[0] for m in found.minima], found.merges(), 0)
+    labels = [t.get_text() for t in figure.axes[0].get_xticklabels()]
+    assert sorted(labels) == sorted(m[0] for m in found.minima)
+
+
+def test_exploring_refuses_bad_input():
+    problem = sp.ReLUTeacherStudent(teacher=6, student=6)
+    with pytest.raises(sp.SpuriousError, match="at least two minima"):
+        ls.explore(problem, [("global", np.eye(6))], target=0)
+    with pytest.raises(sp.SpuriousError, match="target 5 is not one of the 2 minima"):
+        ls.explore(problem, [("a", np.eye(6)), ("b", np.eye(6))], target=5)
