@@ -54,3 +54,35 @@ def gradient_descent(W0: np.ndarray, V: np.ndarray, step=0.1, tol=1e-9, max_step
         W = W - step * g
         steps += 1
     return W, relu_loss(W, V), steps
+
+
+def nudged_elastic_band(start: np.ndarray, end: np.ndarray, V: np.ndarray, images: int = 16, step: float = 0.05,
+                        spring: float = 1.0, climb_after: int = 200, iterations: int = 1000) -> np.ndarray:
+    """One pair at a time, one image at a time: climbing-image NEB with the upwind tangent, plain
+    steepest-descent updates, a fixed number of iterations. Returns the images (M, n, d)."""
+    path = np.linspace(0.0, 1.0, images)[:, None, None] * (end - start)[None] + start[None]
+    for iteration in range(iterations):
+        losses = np.array([relu_loss(x, V) for x in path])
+        grads = [relu_grad(x, V) for x in path]
+        top = 1 + int(np.argmax(losses[1:-1]))
+        new = path.copy()
+        for m in range(1, images - 1):
+            plus, minus = path[m + 1] - path[m], path[m] - path[m - 1]
+            after, here, before = losses[m + 1], losses[m], losses[m - 1]
+            if after > here > before:
+                tangent = plus
+            elif after < here < before:
+                tangent = minus
+            else:
+                larger = max(abs(after - here), abs(before - here))
+                smaller = min(abs(after - here), abs(before - here))
+                tangent = plus * larger + minus * smaller if after > before else plus * smaller + minus * larger
+            tangent = tangent / np.linalg.norm(tangent)
+            along = np.sum(grads[m] * tangent)
+            if iteration >= climb_after and m == top:
+                force = -grads[m] + 2 * along * tangent
+            else:
+                force = -(grads[m] - along * tangent) + spring * (np.linalg.norm(plus) - np.linalg.norm(minus)) * tangent
+            new[m] = path[m] + step * force
+        path = new
+    return path

@@ -81,3 +81,21 @@ def test_bad_input_is_refused_in_one_line(problem, spurious_minimum, to_the_glob
             tr.transitions(problem, [(np.eye(K + 1), np.eye(K))])
         else:
             tr.transitions(problem, [])
+
+
+def test_the_batched_band_moves_like_a_per_image_numpy_band(problem, spurious_minimum):
+    """Fifty iterations (climbing from the twentieth) of the compiled band against the independent
+    NumPy band of benchmarks/numpy_baseline.py, image by image, on the same aligned pair."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from numpy_baseline import nudged_elastic_band
+
+    end = tr.align(problem, spurious_minimum, np.eye(K))
+    band = tr.Band(images=8, climb_after=20, max_iterations=50)
+    path, = tr.elastic_bands(problem, spurious_minimum[None], end[None], band)
+    expected = nudged_elastic_band(spurious_minimum, end, problem.teacher_weights, images=8, step=band.step,
+                                   spring=band.spring, climb_after=20, iterations=50)
+    assert path.iterations == 50 and not path.converged
+    np.testing.assert_allclose(path.images, expected, atol=1e-12)
