@@ -34,6 +34,28 @@ class Network:
     certificates: dict = field(default_factory=dict)
     seconds: float = 0.0
 
+    def to_dict(self) -> dict:
+        """JSON-ready: the minima (label, loss, point), each band's pair and what it found (saddle, its
+        index and loss, the path's losses, the certificate's loss enclosure or the refusal), the edges."""
+        searches = []
+        for position, (i, j, found) in enumerate(self.searches):
+            certificate = self.certificates.get(position)
+            proof = {"certified": None}
+            if isinstance(certificate, str):
+                proof = {"certified": False, "refusal": certificate}
+            elif certificate is not None:
+                proof = {"certified": True, "certified_index": certificate.morse_index,
+                         "loss_lower": str(certificate.loss_lower), "loss_upper": str(certificate.loss_upper)}
+            searches.append({"from": i, "to": j, "saddle_loss": found.saddle_loss, "morse_index": found.morse_index,
+                             "grad_norm": found.grad_norm, "connects": found.connects,
+                             "iterations": found.path.iterations, "converged": found.path.converged,
+                             "force": found.path.force, "path_losses": found.path.losses.tolist(),
+                             "saddle": found.saddle.tolist(), **proof})
+        return {"minima": [{"label": label, "loss": loss, "point": np.asarray(point).tolist()}
+                           for label, loss, point in self.minima],
+                "searches": searches, "edges": [{"a": a, "b": b, "search": s} for a, b, s in self.edges],
+                "seconds": self.seconds}
+
     def connected(self) -> list[tuple[int, int, float]]:
         """(a, b, saddle loss) of every edge."""
         return [(a, b, self.searches[search][2].saddle_loss) for a, b, search in self.edges]

@@ -94,6 +94,10 @@ _ANNIHILATIONS = """CREATE TABLE IF NOT EXISTS annihilations (
   alpha TEXT NOT NULL, status TEXT NOT NULL, summary TEXT NOT NULL, certificate TEXT, created REAL,
   PRIMARY KEY (study_id, problem_key, family, alpha))"""
 
+# Likewise: the network of minima and transition states of each problem (spurious.studies.landscape).
+_LANDSCAPES = """CREATE TABLE IF NOT EXISTS landscapes (
+  study_id INTEGER NOT NULL, problem_key TEXT NOT NULL, families TEXT NOT NULL, network TEXT NOT NULL,
+  seconds REAL, created REAL, PRIMARY KEY (study_id, problem_key))"""
 RUN_COLUMNS = ("status", "class", "loss", "grad_norm", "polished_grad_norm", "polished", "steps", "halvings",
                "newton", "morse_index", "lambda_min", "lambda_max", "cell_family", "loss_rise")
 #: run columns added after schema 1 shipped: a writer adds them to an older store at its first write,
@@ -623,6 +627,48 @@ class Store:
             "AND f.representative = a.representative WHERE a.study_id = ?", (self._id(key),))
         return {(r[0], r[1], r[2]): {"status": r[3], "summary": json.loads(r[4]), "certificate": r[5]}
                 for r in rows if alpha is None or r[2] == alpha}
+
+    # -- landscapes (spurious.studies.landscape) ----------------------------------------------------------
+    def write_landscape(self, key: str, token: str, problem_key: str, families: list, network: dict, seconds: float):
+        """Record one problem's network of minima and transition states, with the families it was built
+        from ([id, representative] each: a record whose families were re-joined since is not shown)."""
+        with self._write() as db:
+            self._check_token(db, key, token)
+            db.execute(_LANDSCAPES)
+            db.execute("INSERT OR REPLACE INTO landscapes VALUES (?,?,?,?,?,?)",
+                       (self._id(key), problem_key, json.dumps(families), json.dumps(network), seconds, time.time()))
+
+    def landscapes(self, key: str) -> dict[str, dict]:
+        """{problem_key: {"network": dict, "seconds": float}} for problems whose stored families are still
+        the ones explored."""
+        if not self.db.execute("SELECT 1 FROM sqlite_master WHERE name = 'landscapes'").fetchone():
+            return {}
+        out = {}
+        rows = self.db.execute("SELECT problem_key, families, network, seconds FROM landscapes WHERE study_id = ?",
+                               (self._id(key),))
+        for problem_key, families, network, seconds in rows:
+            current = [[f["id"], f["representative"]] for f in self.families(key, problem_key)]
+            if all(pair in current for pair in json.loads(families)):
+                out[problem_key] = {"network": json.loads(network), "seconds": seconds}
+        return out
+
+    def transitions_frame(self, study: str):
+        """One row per transition state joining two minima: the problem, both minima (label and loss),
+        the saddle's loss and Morse index, the barrier from each side, and its certificate's enclosure."""
+        key = self.resolve(study)
+        columns = ["problem_key", "minimum_a", "loss_a", "minimum_b", "loss_b", "saddle_loss", "morse_index",
+                   "barrier_a", "barrier_b", "certified", "loss_lower", "loss_upper"]
+        rows = []
+        for problem_key, record in sorted(self.landscapes(key).items()):
+            network = record["network"]
+            minima = network["minima"]
+            for edge in network["edges"]:
+                search = network["searches"][edge["search"]]
+                a, b = minima[edge["a"]], minima[edge["b"]]
+                rows.append((problem_key, a["label"], a["loss"], b["label"], b["loss"], search["saddle_loss"],
+                             search["morse_index"], search["saddle_loss"] - a["loss"], search["saddle_loss"] - b["loss"],
+                             search["certified"], search.get("loss_lower"), search.get("loss_upper")))
+        return self._frame((columns, rows))
 
     def experiment_results(self, key: str) -> list[tuple[dict, dict]]:
         """[(cell, result)] of an experiment study, in cell order (what Experiment.evaluate takes)."""

@@ -12,7 +12,7 @@ import threading
 from ..core.errors import SpuriousError
 
 #: command modules, in the order `spurious --help` lists them
-COMMAND_MODULES = ("run", "problems", "certify", "symmetric", "study", "export")
+COMMAND_MODULES = ("run", "problems", "certify", "symmetric", "study", "landscape", "export")
 
 
 class OneLineParser(argparse.ArgumentParser):
