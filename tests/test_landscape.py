@@ -10,6 +10,7 @@ from hypothesis import given, settings, strategies as st
 import spurious as sp
 from spurious import fixed_points as fp
 from spurious import landscape as ls
+from spurious.core import disconnectivity as tree
 from spurious import verify
 from spurious.report.landscape import disconnectivity_figure
 
@@ -31,10 +32,10 @@ def minimax_levels(count, edges, target):
 def test_the_tree_joins_each_minimum_to_the_target_at_its_minimax_saddle(case):
     count, edges = case
     edges = [(i, j, level) for i, j, level in edges if i != j]
-    merges = ls.disconnectivity(np.zeros(count), edges)
+    merges = tree.disconnectivity(np.zeros(count), edges)
     assert [m[0] for m in merges] == sorted(m[0] for m in merges)
     assert len(merges) == count - len({frozenset(g) for g in _components(count, edges)})
-    found = ls.lowest_levels(count, merges, 0)
+    found = tree.lowest_levels(count, merges, 0)
     expected = minimax_levels(count, edges, 0)
     for i, level in expected.items():
         assert found[i] == level

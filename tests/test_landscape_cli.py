@@ -92,3 +92,15 @@ def test_a_study_without_spurious_minima_has_nothing_to_explore(tmp_path):
     code, _, err = call("landscape", "explore", "k8-landscape", "--store", store)
     assert code == 2 and "nothing to explore" in err, err
     assert digest(store) == before
+
+
+def test_the_study_report_shows_the_barriers_and_the_graphs(explored):
+    folder, store, _, out, _ = explored
+    code, text, err = call("report", "--store", store, "--html", folder / "html")
+    assert code == 0, err
+    assert "transition states (spurious landscape explore):" in text
+    barrier = next(line for line in out.splitlines() if "barrier to the global minimum" in line)
+    value = barrier.split("barrier to the global minimum ")[1].split()[0]
+    assert value in text  # the report's barrier is the exploration's
+    page = (folder / "html" / "k8-landscape.html").read_text()
+    assert "Transition states and barriers" in page and "disconnectivity graph" in page and page.count("<svg") >= 2

@@ -11,7 +11,8 @@ from ..experiments.base import Verdict
 from .numbers import format_cell
 from .plots import figure_caption, report_figures, save_figure, svg_text
 from .study import ExperimentStudyReport, LandscapeReport, StudyReport, fmt_time
-from .tables import (ANNIHILATION_COLUMNS, CLASS_COLUMNS, FAMILY_COLUMNS, _settings_line, annihilation_notes,
+from .landscape import transition_figures
+from .tables import (TRANSITION_COLUMNS, TRANSITION_NOTES, transition_rows, ANNIHILATION_COLUMNS, CLASS_COLUMNS, FAMILY_COLUMNS, _settings_line, annihilation_notes,
                      annihilation_rows, class_notes, family_rows, isotropy_lines, landscape_rows, measured_columns, measured_notes,
                      verdict_count_text)
 
@@ -156,6 +157,12 @@ def landscape_body(report: LandscapeReport, figures) -> str:
         parts.append("<h2>One more neuron: annihilation of the spurious minima</h2>")
         parts.append(_table(annihilation_rows(report), ANNIHILATION_COLUMNS))
         parts.append(_notes(annihilation_notes(report)))
+    if report.transitions:
+        parts.append("<h2>Transition states and barriers</h2>")
+        parts.append(_table(transition_rows(report), TRANSITION_COLUMNS))
+        parts.append(_notes(TRANSITION_NOTES))
+        for fig, caption in transition_figures(report):
+            parts.append(_figure(fig, caption))
     glob = [r for r in family_rows(report, include_global=True) if r["class"] == "global_minimum"]
     if glob:
         parts.append("<h2>Global minima</h2>")

@@ -1,7 +1,11 @@
-"""The disconnectivity graph of a network of minima and transition states (matplotlib)."""
+"""Figures of a network of minima and transition states: its disconnectivity graph and the loss along
+the paths that set the barriers (matplotlib)."""
 from __future__ import annotations
 
+import numpy as np
 from matplotlib.figure import Figure
+
+from ..core.disconnectivity import disconnectivity
 
 
 def disconnectivity_figure(losses, labels, merges, target: int | None = None, title: str = "") -> Figure:
@@ -59,3 +63,48 @@ def _lowest(node, children, losses, count) -> float:
         return losses[node]
     a, b = children[node]
     return min(_lowest(a, children, losses, count), _lowest(b, children, losses, count))
+
+
+def path_profiles_figure(network: dict, title: str = "") -> Figure | None:
+    """The loss along the band that sets each minimum's lowest barrier to the target (minimum 0),
+    against the position on the path (0: the band's first end, 1: its second)."""
+    from .tables import lowest_barriers
+
+    found = [(i, search) for i, item in lowest_barriers(network).items() if item is not None
+             for search in [item[1]]]
+    if not found:
+        return None
+    figure = Figure(figsize=(6.0, 4.0))
+    axes = figure.add_subplot()
+    for i, search in found:
+        losses = np.asarray(search["path_losses"])
+        position = np.linspace(0.0, 1.0, len(losses))
+        label = f"{network['minima'][search['from']]['label']} -> {network['minima'][search['to']]['label']}"
+        axes.plot(position, losses, ".-", lw=1.0, ms=3, label=label)
+        top = 1 + int(np.argmax(losses[1:-1]))
+        axes.plot([position[top]], [search["saddle_loss"]], "k^", ms=5)
+    axes.set_xlabel("position along the band")
+    axes.set_ylabel("loss")
+    axes.set_title(title or "paths of the lowest barriers (triangles: saddles)", fontsize=10)
+    axes.legend(fontsize=7)
+    figure.tight_layout()
+    return figure
+
+
+def transition_figures(report) -> list[tuple[Figure, str]]:
+    """(figure, caption) for each explored problem of a landscape report: its disconnectivity graph and
+    its path profiles."""
+    out = []
+    for t in report.transitions:
+        network = t["network"]
+        minima = network["minima"]
+        edges = [(e["a"], e["b"], network["searches"][e["search"]]["saddle_loss"]) for e in network["edges"]]
+        merges = disconnectivity([m["loss"] for m in minima], edges)
+        out.append((disconnectivity_figure([m["loss"] for m in minima], [m["label"] for m in minima], merges,
+                                           target=0, title=t["label"]),
+                    f"{t['label']}: disconnectivity graph: each minimum at its loss, joined to others at the lowest "
+                    f"saddle found between them; green: the global minimum"))
+        profiles = path_profiles_figure(network, title=t["label"])
+        if profiles is not None:
+            out.append((profiles, f"{t['label']}: loss along the bands whose saddles set the barriers"))
+    return out

@@ -77,6 +77,8 @@ class LandscapeReport(StudyReport):
     families: dict[str, list[dict]] = field(default_factory=dict)  # problem key -> families
     #: `spurious study annihilate` outcomes: one per (problem, family, alpha), in the grid's order
     annihilations: list[dict] = field(default_factory=list)
+    #: `spurious landscape explore` networks: one per explored problem, {"problem_key", "label", "network"}
+    transitions: list[dict] = field(default_factory=list)
     published: dict | None = None
     x_axis: str | None = None  # the grid axis the plots put on x (None: the problem's position)
 
@@ -333,6 +335,7 @@ def _landscape(store: Store, report: LandscapeReport):
     report.x_axis = x_axis
     certifications = store.certifications(report.key)
     annihilations = store.annihilations(report.key)
+    landscapes = store.landscapes(report.key)
     for p in problems:
         params = p["params"]
         point = points[p["position"]] if p["position"] < len(points) else {}
@@ -353,6 +356,9 @@ def _landscape(store: Store, report: LandscapeReport):
             f["certification"] = None if partial else certifications.get((p["key"], f["id"]))
             f["isotropy"], f["isotropy_type"] = named.get(f["id"], ("", ""))
         report.families[p["key"]] = families
+        if not partial and p["key"] in landscapes:
+            report.transitions.append({"problem_key": p["key"], "label": _label(params, symbols),
+                                       "network": landscapes[p["key"]]["network"]})
         if not partial:
             by_id = {f["id"]: f for f in families}
             for (pkey, family_id, alpha), record in sorted(annihilations.items(), key=lambda item: item[0][1:]):

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import functools
 import json
+from fractions import Fraction
 
 from ..experiments.base import Verdict
 from .numbers import format_cell, format_loss
@@ -194,6 +195,55 @@ def annihilation_notes(report: LandscapeReport) -> list[str]:
             "n + 1 from 8 points at distance 1e-3 from the split (+- the split direction, 6 random directions)"]
 
 
+TRANSITION_COLUMNS = [("problem", "problem", "<"), ("minimum", "minimum", "<"), ("loss", "loss", ">"),
+                      ("barrier", "barrier to global", ">"), ("saddle", "saddle loss", ">"), ("index", "index", ">"),
+                      ("certified", "certified saddle loss in", "<")]
+
+
+def lowest_barriers(network: dict) -> dict[int, tuple[float, dict] | None]:
+    """For each minimum of a stored network but the target (minimum 0): the lowest barrier to the
+    target over its saddles and the search (band) whose saddle sets it; None without a path."""
+    from ..core.disconnectivity import disconnectivity, lowest_levels
+
+    minima = network["minima"]
+    edges = [(e["a"], e["b"], network["searches"][e["search"]]["saddle_loss"]) for e in network["edges"]]
+    levels = lowest_levels(len(minima), disconnectivity([m["loss"] for m in minima], edges), 0)
+    out = {}
+    for i, level in levels.items():
+        if i == 0:
+            continue
+        search = None if level is None else next(network["searches"][e["search"]] for e in network["edges"]
+                                                 if network["searches"][e["search"]]["saddle_loss"] == level)
+        out[i] = None if level is None else (level - minima[i]["loss"], search)
+    return out
+
+
+def transition_rows(report: LandscapeReport) -> list[dict]:
+    out = []
+    for t in report.transitions:
+        minima = t["network"]["minima"]
+        for i, found in lowest_barriers(t["network"]).items():
+            row = {"problem": t["label"], "minimum": minima[i]["label"], "loss": format_loss(minima[i]["loss"]),
+                   "barrier": "no path found", "saddle": "-", "index": "-", "certified": "-"}
+            if found is not None:
+                barrier, search = found
+                row.update(barrier=f"{barrier:.4e}", saddle=f"{search['saddle_loss']:.10f}", index=search["morse_index"])
+                if search["certified"]:
+                    row["certified"] = (f"[{float(Fraction(search['loss_lower'])):.13f}, "
+                                        f"{float(Fraction(search['loss_upper'])):.13f}], index {search['certified_index']}")
+                elif search["certified"] is False:
+                    row["certified"] = "refused"
+            out.append(row)
+    return out
+
+
+TRANSITION_NOTES = ["spurious landscape explore: nudged elastic bands (climbing image) from each minimum family to the "
+                    "global minimum's, highest image polished to a critical point, confirmed by descent along +- its "
+                    "negative eigenvector; barrier: the lowest saddle level joining the minimum to the global minimum "
+                    "over the saddles found, minus its loss; certified: ball arithmetic proves a critical point of that "
+                    "index within the certificate's radius, its loss in the interval shown (exact rationals rounded)"]
+
+
 def verdict_count_text(report: LandscapeReport) -> tuple[str, str]:
     """How many published fractions lie inside our intervals, of those compared ('7 of 8'), and what
     the others were ('1 inconclusive, 2 not tested'; '' when every one was compared)."""
@@ -303,6 +353,10 @@ def _(report: LandscapeReport, max_families: int = 30) -> str:
         lines += ["", "one more neuron (spurious study annihilate):"]
         lines += format_table(annihilation_rows(report), ANNIHILATION_COLUMNS)
         lines.append("; ".join(annihilation_notes(report)))
+    if report.transitions:
+        lines += ["", "transition states (spurious landscape explore):"]
+        lines += format_table(transition_rows(report), TRANSITION_COLUMNS)
+        lines.append("; ".join(TRANSITION_NOTES))
     fams = family_rows(report)
     if fams:
         lines += ["", "families of endpoints with loss above the global value (representatives' Hessians):"]
