@@ -17,7 +17,7 @@ from .core.errors import SpuriousError
 from .core.kernels import compiled
 from .optimize import chunked, descend, protocol
 from .problems.base import Problem
-from .transitions import SAME_MINIMUM, Band, _check_point, check_minima, transitions
+from .transitions import SAME_MINIMUM, Ascent, Band, _check_point, check_minima, gentlest_ascent, transitions
 
 
 @dataclass(frozen=True)
@@ -25,7 +25,8 @@ class Network:
     """Minima and the transition states found between them.
 
     minima: (label, loss, point) per minimum, the given ones first, then those found on the way;
-    searches: (i, j, Transition) for every pair a band joined; edges: (a, b, search) for every saddle
+    searches: (i, j, Transition) for every pair a band joined, and (i, None, Transition) for every
+    single-ended search from minimum i (gentlest ascent, its path None); edges: (a, b, search) for every saddle
     of index 1 whose descent reached two distinct known minima a and b (not necessarily the pair
     searched); certificates: search position -> the saddle's Certificate, or the refusal's text."""
 
@@ -47,10 +48,14 @@ class Network:
             elif certificate is not None:
                 proof = {"certified": True, "certified_index": certificate.morse_index,
                          "loss_lower": str(certificate.loss_lower), "loss_upper": str(certificate.loss_upper)}
-            searches.append({"from": i, "to": j, "saddle_loss": found.saddle_loss, "morse_index": found.morse_index,
+            path = found.path
+            searches.append({"from": i, "to": j, "kind": "band" if path is not None else "ascent",
+                             "saddle_loss": found.saddle_loss, "morse_index": found.morse_index,
                              "grad_norm": found.grad_norm, "connects": found.connects,
-                             "iterations": found.path.iterations, "converged": found.path.converged,
-                             "force": found.path.force, "path_losses": found.path.losses.tolist(),
+                             "iterations": None if path is None else path.iterations,
+                             "converged": None if path is None else path.converged,
+                             "force": None if path is None else path.force,
+                             "path_losses": None if path is None else path.losses.tolist(),
                              "saddle": found.saddle.tolist(), **proof})
         return {"minima": [{"label": label, "loss": loss, "point": np.asarray(point).tolist()}
                            for label, loss, point in self.minima],
@@ -73,13 +78,14 @@ class Network:
 
 
 def explore(problem: Problem, minima, target: int, band: Band = Band(), tolerances: Tolerances = Tolerances(),
-            certify: bool = True, all_pairs: bool = False, rounds: int = 3) -> Network:
+            certify: bool = True, all_pairs: bool = False, rounds: int = 3, ascent: Ascent | None = None) -> Network:
     """Transition states from every minimum to minima[target] (all_pairs: between every pair), the
     bands of a round relaxed together. A saddle joins the two minima its descent reaches (found ones
     are added); where a band does not join its own pair, the minima it passes (descent from its
     interior local minima, or from its saddle) are searched against both ends in the next round, up
-    to `rounds` rounds. Each edge's saddle is certified by ball arithmetic where the problem is
-    certifiable. minima: (label, point) pairs."""
+    to `rounds` rounds. With `ascent`, a single-ended search (gentlest ascent from each given minimum's
+    softest modes) adds the saddles it reaches and the minima beyond them. Each edge's saddle is
+    certified by ball arithmetic where the problem is certifiable. minima: (label, point) pairs."""
     started = time.perf_counter()
     given = [(str(label), _check_point(problem, point, f"minimum {label!r}")) for label, point in minima]
     if len(given) < 2:
@@ -117,20 +123,32 @@ def explore(problem: Problem, minima, target: int, band: Band = Band(), toleranc
         pending = [(i, target) for i in range(len(given)) if i != target]
     searched = set(pending)
     searches, edges = [], []
+
+    def record(i, j, transition) -> list[int]:
+        """Add a search and its edge; the minima its saddle's descent reached."""
+        position = len(searches)
+        searches.append((i, j, transition))
+        if transition.morse_index != 1 or transition.descends_to is None:
+            return []
+        a, b = identify(transition.descends_to)
+        # one edge per saddle orbit: symmetric images and repeated finds of a saddle join the same minima
+        repeated = any({a, b} == {c, d} and abs(searches[s][2].saddle_loss - transition.saddle_loss) <= 1e-10
+                       for c, d, s in edges)
+        if a is not None and b is not None and a != b and not repeated:
+            edges.append((a, b, position))
+        return [m for m in (a, b) if m is not None]
+
+    if ascent is not None:
+        for i, found in enumerate(gentlest_ascent(problem, points, ascent, tolerances)):
+            for transition in found:
+                record(i, None, transition)
     for _ in range(rounds):
         if not pending:
             break
         found = transitions(problem, [(known[i][2], known[j][2]) for i, j in pending], band, tolerances, check=False)
         following = []
         for (i, j), transition in zip(pending, found):
-            position = len(searches)
-            searches.append((i, j, transition))
-            passed = []
-            if transition.morse_index == 1 and transition.descends_to is not None:
-                a, b = identify(transition.descends_to)
-                if a is not None and b is not None and a != b:
-                    edges.append((a, b, position))
-                passed += [m for m in (a, b) if m is not None]
+            passed = record(i, j, transition)
             if not transition.connects:
                 losses = transition.path.losses
                 dips = [m for m in range(1, len(losses) - 1) if losses[m - 1] > losses[m] <= losses[m + 1]]

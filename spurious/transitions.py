@@ -24,7 +24,7 @@ from .analyze import Tolerances, hessian_spectra, polish
 from .core import setup as _setup  # noqa: F401  (float64 before any array)
 from .core.errors import SpuriousError
 from .core.kernels import compiled
-from .optimize import GradientDescent, chunked, descend
+from .optimize import MATRIX_FREE_LIMIT, GradientDescent, chunked, descend, protocol
 from .problems.base import Problem
 
 
@@ -86,7 +86,7 @@ class Transition:
 
     start: np.ndarray
     end: np.ndarray  # the aligned image of the second minimum
-    path: Path
+    path: Path | None  # None for a single-ended search (gentlest_ascent)
     saddle: np.ndarray
     saddle_loss: float
     grad_norm: float
@@ -218,11 +218,51 @@ DISPLACEMENT = 1e-3
 SAME_MINIMUM = 1e-3
 
 
+def _finish(problem: Problem, candidates: np.ndarray, tolerances: Tolerances, optimizer) -> list[dict]:
+    """Polish candidate saddles to critical points, take their spectra and, from each of index 1,
+    descend along +- its negative eigenvector (both sides of all of them in one call)."""
+    loose = Tolerances(**{**tolerances.to_dict(), "polish_radius": max(tolerances.polish_radius, 1e-2)})
+    saddles, norms, _ = polish(problem, candidates, loose)
+    spectra = hessian_spectra(problem, saddles)
+    loss = compiled(problem, ("transitions", "loss"), lambda: jax.jit(jax.vmap(problem.loss)))
+    losses = chunked(loss, saddles)
+    indices = [int(np.sum(s < -tolerances.eigenvalue)) if not np.any(np.isnan(s)) else -1 for s in spectra]
+    starts, owners = [], []
+    hessian = compiled(problem, ("transitions", "hessian"), lambda: jax.jit(problem.hessian))
+    for p, (saddle, index) in enumerate(zip(saddles, indices)):
+        if index != 1:
+            continue
+        _, vectors = np.linalg.eigh(np.asarray(hessian(jnp.asarray(saddle))))
+        direction = vectors[:, 0].reshape(problem.shape) * DISPLACEMENT * max(1.0, float(np.linalg.norm(saddle)))
+        starts += [saddle + direction, saddle - direction]
+        owners.append(p)
+    if optimizer is None:
+        optimizer = protocol(problem, global_stop=False)
+    reached = descend(problem, np.stack(starts), optimizer).params if starts else None
+    out = []
+    for p in range(len(saddles)):
+        descends_to = None
+        if p in owners:
+            j = owners.index(p)
+            descends_to = (reached[2 * j], reached[2 * j + 1])
+        out.append({"saddle": saddles[p], "saddle_loss": float(losses[p]), "grad_norm": float(norms[p]),
+                    "morse_index": indices[p], "spectrum": spectra[p], "descends_to": descends_to})
+    return out
+
+
+def _check_size(problem: Problem):
+    if problem.size > MATRIX_FREE_LIMIT:
+        raise SpuriousError(f"{problem.name} has {problem.size:,} parameters: transition states take dense Hessians, "
+                            f"at most {MATRIX_FREE_LIMIT:,} parameters")
+
+
 def transitions(problem: Problem, pairs, band: Band = Band(), tolerances: Tolerances = Tolerances(),
                 optimizer: GradientDescent | None = None, check: bool = True) -> list[Transition]:
     """For each pair (a, b) of minima: align b to a, relax a band between them, polish its climbing
     image to a critical point, take its spectrum, and descend from it along +- its negative
-    eigenvector (by `optimizer`, default the problem's protocol) to see which minima it joins."""
+    eigenvector (by `optimizer`, default the problem's protocol to the gradient criterion) to see
+    which minima it joins."""
+    _check_size(problem)
     pairs = list(pairs)
     if not pairs:
         raise SpuriousError("no pairs of minima given")
@@ -232,42 +272,109 @@ def transitions(problem: Problem, pairs, band: Band = Band(), tolerances: Tolera
         check_minima(problem, np.concatenate([firsts, seconds]), tolerances)
     aligned = np.stack([align(problem, a, b) for a, b in zip(firsts, seconds)])
     paths = elastic_bands(problem, firsts, aligned, band)
-    tops = np.stack([path.images[path.highest] for path in paths])
-    loose = Tolerances(**{**tolerances.to_dict(), "polish_radius": max(tolerances.polish_radius, 1e-2)})
-    saddles, norms, _ = polish(problem, tops, loose)
-    spectra = hessian_spectra(problem, saddles)
-    loss = compiled(problem, ("transitions", "loss"), lambda: jax.jit(jax.vmap(problem.loss)))
-    saddle_losses = chunked(loss, saddles)
-    indices = [int(np.sum(s < -tolerances.eigenvalue)) if not np.any(np.isnan(s)) else -1 for s in spectra]
+    finished = _finish(problem, np.stack([path.images[path.highest] for path in paths]), tolerances, optimizer)
 
-    # descent from each index-1 saddle, both sides in one call
-    directions, owners = [], []
-    hessian = compiled(problem, ("transitions", "hessian"), lambda: jax.jit(problem.hessian))
-    for p, (saddle, index) in enumerate(zip(saddles, indices)):
-        if index != 1:
-            continue
-        values, vectors = np.linalg.eigh(np.asarray(hessian(jnp.asarray(saddle))))
-        direction = vectors[:, 0].reshape(problem.shape) * DISPLACEMENT * max(1.0, float(np.linalg.norm(saddle)))
-        directions += [saddle + direction, saddle - direction]
-        owners.append(p)
-    if optimizer is None:
-        from .optimize import protocol
-        optimizer = protocol(problem, global_stop=False)
-    reached = descend(problem, np.stack(directions), optimizer).params if directions else np.zeros((0, *problem.shape))
+    def same(a, b):
+        return problem.symmetry.distance(a, b) <= SAME_MINIMUM
 
     out = []
-    for p, path in enumerate(paths):
-        descends_to, connects = None, False
-        if p in owners:
-            j = owners.index(p)
-            ends = (reached[2 * j], reached[2 * j + 1])
-            descends_to = ends
-            def same(a, b):
-                return problem.symmetry.distance(a, b) <= SAME_MINIMUM
-            connects = bool((same(firsts[p], ends[0]) and same(seconds[p], ends[1]))
-                            or (same(firsts[p], ends[1]) and same(seconds[p], ends[0])))
-        out.append(Transition(start=firsts[p], end=aligned[p], path=path, saddle=saddles[p],
-                              saddle_loss=float(saddle_losses[p]), grad_norm=float(norms[p]), morse_index=indices[p],
-                              spectrum=spectra[p], descends_to=descends_to, connects=connects))
+    for p, (path, found) in enumerate(zip(paths, finished)):
+        ends = found["descends_to"]
+        connects = ends is not None and bool((same(firsts[p], ends[0]) and same(seconds[p], ends[1]))
+                                             or (same(firsts[p], ends[1]) and same(seconds[p], ends[0])))
+        out.append(Transition(start=firsts[p], end=aligned[p], path=path, connects=connects, **found))
     return out
 
+
+@dataclass(frozen=True)
+class Ascent:
+    """Settings of the single-ended search (gentlest ascent dynamics, E & Zhou 2011): from a minimum,
+    `modes` softest Hessian modes are followed uphill in both directions, from `displacement` along
+    each; the point x moves along -grad F with its component along the unit direction v reversed,
+    while v turns towards the softest mode of the Hessian at x (x' = -g + 2 (g.v) v, v' = -Hv +
+    (v.Hv) v), which converges to an index-1 saddle. step: the time step of both; the search stops
+    at ||grad F|| <= grad_tol or after max_iterations."""
+
+    modes: int = 4
+    step: float = 0.05
+    displacement: float = 1e-2
+    grad_tol: float = 1e-7
+    max_iterations: int = 50_000
+
+    def __post_init__(self):
+        if isinstance(self.modes, bool) or not isinstance(self.modes, int) or self.modes < 1:
+            raise SpuriousError(f"ascent modes must be a positive integer, got {self.modes!r}")
+        for name in ("step", "displacement", "grad_tol"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and np.isfinite(value) and value > 0):
+                raise SpuriousError(f"ascent {name} must be a positive finite number, got {value!r}")
+        if isinstance(self.max_iterations, bool) or not isinstance(self.max_iterations, int) or self.max_iterations < 1:
+            raise SpuriousError(f"ascent max_iterations must be a positive integer, got {self.max_iterations!r}")
+
+
+def _ascent_kernel(problem: Problem, ascent: Ascent):
+    shape, size = tuple(problem.shape), problem.size
+
+    def one(x, v):
+        def hvp(point, direction):
+            return jax.jvp(problem.grad, (point.reshape(shape),), (direction.reshape(shape),))[1].reshape(size)
+
+        def cond(carry):
+            i, _, _, gnorm = carry
+            return (i < ascent.max_iterations) & (gnorm > ascent.grad_tol) & jnp.isfinite(gnorm)
+
+        def body(carry):
+            i, x, v, _ = carry
+            g = problem.grad(x.reshape(shape)).reshape(size)
+            hv = hvp(x, v)
+            x = x + ascent.step * (-g + 2.0 * jnp.dot(g, v) * v)
+            v = v + ascent.step * (-hv + jnp.dot(v, hv) * v)
+            v = v / jnp.linalg.norm(v)
+            return i + 1, x, v, jnp.linalg.norm(g)
+
+        start = (0, x, v, jnp.linalg.norm(problem.grad(x.reshape(shape))))
+        i, x, v, gnorm = jax.lax.while_loop(cond, body, start)
+        return x, i, jnp.linalg.norm(problem.grad(x.reshape(shape)))
+
+    return jax.jit(jax.vmap(one))
+
+
+def gentlest_ascent(problem: Problem, minima, ascent: Ascent = Ascent(), tolerances: Tolerances = Tolerances(),
+                    optimizer: GradientDescent | None = None) -> list[list[Transition]]:
+    """Single-ended search from each minimum: index-1 saddles reached by following its softest
+    Hessian modes uphill (see Ascent), polished and confirmed by descent like the bands' saddles.
+    Returns, per minimum, one Transition per search (path None; end: the start of the ascent;
+    connects: descent from the saddle reaches this minimum on one side)."""
+    _check_size(problem)
+    minima = np.stack([_check_point(problem, m, f"minimum {i}") for i, m in enumerate(minima)])
+    check_minima(problem, minima, tolerances)
+    hessian = compiled(problem, ("transitions", "hessian"), lambda: jax.jit(problem.hessian))
+    starts, directions, owners = [], [], []
+    for i, minimum in enumerate(minima):
+        _, vectors = np.linalg.eigh(np.asarray(hessian(jnp.asarray(minimum))))
+        modes = _orthonormal_modes(problem, minimum, vectors)[: ascent.modes]
+        for mode in modes:
+            for sign in (1.0, -1.0):
+                starts.append(minimum.reshape(-1) + sign * ascent.displacement * mode)
+                directions.append(sign * mode)
+                owners.append(i)
+    climb = compiled(problem, ("transitions", "ascent", ascent), lambda: _ascent_kernel(problem, ascent))
+    ends, _, _ = (np.asarray(a) for a in climb(jnp.asarray(np.stack(starts)), jnp.asarray(np.stack(directions))))
+    finished = _finish(problem, ends.reshape((-1, *problem.shape)), tolerances, optimizer)
+    out: list[list[Transition]] = [[] for _ in minima]
+    for start, owner, found in zip(starts, owners, finished):
+        ends = found["descends_to"]
+        connects = ends is not None and any(problem.symmetry.distance(minima[owner], e) <= SAME_MINIMUM for e in ends)
+        out[owner].append(Transition(start=minima[owner], end=start.reshape(problem.shape), path=None,
+                                     connects=bool(connects), **found))
+    return out
+
+
+def _orthonormal_modes(problem: Problem, point: np.ndarray, vectors: np.ndarray) -> list[np.ndarray]:
+    """The Hessian's eigenvectors (ascending eigenvalue order) outside the span of the problem's zero
+    modes at the point (flat directions of a continuous symmetry lead to no saddle)."""
+    zero = np.asarray(problem.zero_modes(point), dtype=float).reshape(-1, problem.size)
+    if not len(zero):
+        return list(vectors.T)
+    basis, _ = np.linalg.qr(zero.T)
+    return [v for v in vectors.T if np.linalg.norm(basis.T @ v) < 0.5]

@@ -71,6 +71,7 @@ def test_a_second_exploration_skips_what_is_stored(explored):
 @pytest.mark.parametrize("argv, message", [
     (["--images", "2"], "at least 3 images"),
     (["--images", "-4"], "at least 3 images"),
+    (["--single-ended", "-1"], "ascent modes must be a positive integer"),
     (["--study", "nope"], "no study"),
 ])
 def test_bad_input_is_refused_in_one_line_and_the_store_is_unchanged(explored, argv, message):

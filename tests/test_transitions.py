@@ -99,3 +99,16 @@ def test_the_batched_band_moves_like_a_per_image_numpy_band(problem, spurious_mi
                                    spring=band.spring, climb_after=20, iterations=50)
     assert path.iterations == 50 and not path.converged
     np.testing.assert_allclose(path.images, expected, atol=1e-12)
+
+
+def test_the_single_ended_search_finds_the_band_s_saddle_from_the_spurious_minimum(problem, spurious_minimum,
+                                                                                   to_the_global):
+    """Gentlest ascent from the spurious minimum's softest modes, knowing nothing of the global
+    minimum, reaches the saddle the band found between the two (up to symmetry)."""
+    found, = tr.gentlest_ascent(problem, [spurious_minimum], tr.Ascent(modes=1))
+    assert len(found) == 2 and all(t.morse_index == 1 and t.connects for t in found)
+    for transition in found:
+        assert transition.saddle_loss == pytest.approx(to_the_global.saddle_loss, abs=1e-12)
+        assert problem.symmetry.distance(transition.saddle, to_the_global.saddle) < 1e-8
+    with pytest.raises(sp.SpuriousError, match="ascent modes must be a positive integer"):
+        tr.Ascent(modes=0)
