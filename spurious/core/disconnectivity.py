@@ -8,25 +8,20 @@ def disconnectivity(losses, edges: list[tuple[int, int, float]]) -> list[tuple[f
     the saddles in ascending order of level, kept where they join two groups not yet connected
     (union-find). Returns the merges (level, node_a, node_b, new_node): nodes 0..m-1 are the minima,
     m, m+1, ... the groups formed by successive merges."""
+    from scipy.cluster.hierarchy import DisjointSet
+
     count = len(losses)
-    parent = list(range(count))
-    node_of_root = list(range(count))
-
-    def root(i):
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
+    groups = DisjointSet(range(count))
+    node = {i: i for i in range(count)}  # a group's representative -> its node in the tree
     merges = []
     for i, j, level in sorted(edges, key=lambda edge: edge[2]):
-        a, b = root(i), root(j)
+        a, b = groups[i], groups[j]
         if a == b:
             continue
         new = count + len(merges)
-        merges.append((float(level), node_of_root[a], node_of_root[b], new))
-        parent[b] = a
-        node_of_root[a] = new
+        merges.append((float(level), node[a], node[b], new))
+        groups.merge(i, j)
+        node[groups[i]] = new
     return merges
 
 

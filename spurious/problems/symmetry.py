@@ -148,19 +148,12 @@ class Isotropy:
 
 
 def _components(count: int, edges) -> list[list[int]]:
-    parent = list(range(count))
+    from scipy.cluster.hierarchy import DisjointSet
 
-    def find(x):
-        while parent[x] != x:
-            parent[x] = parent[parent[x]]
-            x = parent[x]
-        return x
+    groups = DisjointSet(range(count))
     for a, b in edges:
-        parent[find(a)] = find(b)
-    groups: dict[int, list[int]] = {}
-    for x in range(count):
-        groups.setdefault(find(x), []).append(x)
-    return sorted(groups.values(), key=lambda g: (-len(g), g[0]))
+        groups.merge(a, b)
+    return sorted((sorted(group) for group in groups.subsets()), key=lambda g: (-len(g), g[0]))
 
 
 def coordinate_isotropy(point, coordinates: int, tolerance: float = 1e-6) -> Isotropy:
