@@ -21,7 +21,6 @@ from pathlib import Path
 # one BLAS thread: the machine has 2 cores and is shared; threads only oversubscribe it
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
-import numpy as np  # noqa: E402
 
 import spurious as sp  # noqa: E402
 from spurious.certify import certify  # noqa: E402

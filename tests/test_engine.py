@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import spurious as sp
-from spurious import GradientDescent, ReLUTeacherStudent, SpuriousError, Tolerances
+from spurious import GradientDescent, ReLUTeacherStudent, SpuriousError
 from spurious.stats import wilson_interval
 
 

@@ -6,7 +6,6 @@ at quick size (through the engine), and the rule that experiments neither plot n
 import ast
 import json
 import pathlib
-import math
 
 import jax
 import jax.numpy as jnp

@@ -8,7 +8,6 @@ import subprocess
 import sys
 from fractions import Fraction
 
-import jax
 import numpy as np
 import pytest
 from hypothesis import given, settings, strategies as st

@@ -194,8 +194,6 @@ def _write_json(path, result):
 
 
 def handle_continue(args) -> int:
-    import numpy as np
-
     from .. import fixed_points as fp
     from .. import verify_symmetric as vs
     from ..core.files import check_output_folder

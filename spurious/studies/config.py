@@ -188,8 +188,8 @@ def _merge(base: dict, over: dict) -> dict:
         elif isinstance(value, dict) and isinstance(out.get(key), dict):  # grid: axes replace axes
             out[key] = {**out[key], **copy.deepcopy(value)}
         elif key == "grid" and isinstance(value, dict) and isinstance(out.get(key), list):
-            raise ConfigError(f"a size's grid table cannot change a grid of several blocks; give the size its own "
-                              f"list of blocks")
+            raise ConfigError("a size's grid table cannot change a grid of several blocks; give the size its own "
+                              "list of blocks")
         else:
             out[key] = copy.deepcopy(value)
     return out
