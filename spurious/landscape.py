@@ -78,14 +78,17 @@ class Network:
 
 
 def explore(problem: Problem, minima, target: int, band: Band = Band(), tolerances: Tolerances = Tolerances(),
-            certify: bool = True, all_pairs: bool = False, rounds: int = 3, ascent: Ascent | None = None) -> Network:
+            certify: bool = True, all_pairs: bool = False, rounds: int = 8, ascent: Ascent | None = Ascent(modes=2),
+            single_ended: bool = False) -> Network:
     """Transition states from every minimum to minima[target] (all_pairs: between every pair), the
     bands of a round relaxed together. A saddle joins the two minima its descent reaches (found ones
     are added); where a band does not join its own pair, the minima it passes (descent from its
-    interior local minima, or from its saddle) are searched against both ends in the next round, up
-    to `rounds` rounds. With `ascent`, a single-ended search (gentlest ascent from each given minimum's
-    softest modes) adds the saddles it reaches and the minima beyond them. Each edge's saddle is
-    certified by ball arithmetic where the problem is certifiable. minima: (label, point) pairs."""
+    interior local minima, or from its saddle) are searched against both ends in the next round. A
+    minimum still not joined to the target after a round's bands gets a single-ended search (`ascent`:
+    gentlest ascent from its softest modes; None: bands only), and the minima beyond the saddles it
+    reaches are searched against the target in the next round; up to `rounds` rounds. single_ended:
+    a single-ended search from every given minimum first. Each edge's saddle is certified by ball
+    arithmetic where the problem is certifiable. minima: (label, point) pairs."""
     started = time.perf_counter()
     given = [(str(label), _check_point(problem, point, f"minimum {label!r}")) for label, point in minima]
     if len(given) < 2:
@@ -138,10 +141,34 @@ def explore(problem: Problem, minima, target: int, band: Band = Band(), toleranc
             edges.append((a, b, position))
         return [m for m in (a, b) if m is not None]
 
-    if ascent is not None:
-        for i, found in enumerate(gentlest_ascent(problem, points, ascent, tolerances)):
+    def joined_levels():
+        edges_now = [(a, b, searches[s][2].saddle_loss) for a, b, s in edges]
+        return lowest_levels(len(known), disconnectivity([m[1] for m in known], edges_now), target)
+
+    def climb(sources) -> list[tuple[int, int]]:
+        """Single-ended searches from the sources; the pairs to search next: each minimum beyond a saddle
+        with the target and with the (at most 3) minima already joined to the target closest below it in loss."""
+        ascended.update(sources)
+        beyond = []
+        for i, found in zip(sources, gentlest_ascent(problem, [known[i][2] for i in sources], ascent, tolerances)):
             for transition in found:
-                record(i, None, transition)
+                beyond += [m for m in record(i, None, transition) if m != i]
+        levels = joined_levels()
+        anchors = [m for m in range(len(known)) if m == target or levels[m] is not None]
+        following = []
+        for middle in dict.fromkeys(beyond):
+            below = sorted((m for m in anchors if known[m][1] < known[middle][1] and m != target),
+                           key=lambda m: known[middle][1] - known[m][1])[:3]
+            for other in [target] + below:
+                pair = (middle, other)
+                if middle != other and pair not in searched and pair[::-1] not in searched:
+                    searched.add(pair)
+                    following.append(pair)
+        return following
+
+    ascended: set[int] = set()
+    if single_ended and ascent is not None:
+        pending += climb(list(range(len(given))))
     for _ in range(rounds):
         if not pending:
             break
@@ -161,6 +188,11 @@ def explore(problem: Problem, minima, target: int, band: Band = Band(), toleranc
                     if middle not in (i, j) and pair not in searched and pair[::-1] not in searched:
                         searched.add(pair)
                         following.append(pair)
+        if ascent is not None:
+            joined = joined_levels()
+            stranded = [m for m in range(len(known)) if m != target and joined[m] is None and m not in ascended]
+            if stranded:
+                following += climb(stranded)
         pending = following
     certificates = {}
     if certify and problem.certifiable:

@@ -22,8 +22,9 @@ def register(subparsers):
                    help="the study database (default $SPURIOUS_STORE or ./spurious.db)")
     p.add_argument("--all-pairs", action="store_true", help="a band between every pair of minima, not only to the global")
     p.add_argument("--single-ended", type=int, metavar="M", default=0,
-                   help="also follow the M softest Hessian modes of each minimum uphill, both ways, to the saddles "
-                        "they reach (gentlest ascent; default 0: none)")
+                   help="also follow the M softest Hessian modes of every minimum uphill, both ways, to the saddles "
+                        "they reach (gentlest ascent; default 0: only from minima no band joined to the global one, "
+                        "2 modes)")
     p.add_argument("--images", type=int, default=16, help="points on each band, the two minima included (default 16)")
     p.add_argument("--out", metavar="DIR", default=None,
                    help="also write each problem's disconnectivity graph, DIR/<problem>.png (created if its parent exists)")
@@ -58,7 +59,7 @@ def handle_explore(args) -> int:
     from ..transitions import Ascent, Band
 
     band = Band(images=args.images)
-    ascent = Ascent(modes=args.single_ended) if args.single_ended else None
+    ascent = Ascent(modes=args.single_ended) if args.single_ended else Ascent(modes=2)
     if args.single_ended < 0:
         Ascent(modes=args.single_ended)  # refuses with the reason
     if args.out is not None:
@@ -81,7 +82,8 @@ def handle_explore(args) -> int:
     with Store(_store_path(args), create=False) as store:
         key = store.resolve(args.study)
         result = explore_study(store, key, band, all_pairs=args.all_pairs,
-                               command=f"spurious landscape explore {key}", on_problem=report, ascent=ascent)
+                               command=f"spurious landscape explore {key}", on_problem=report, ascent=ascent,
+                               single_ended=bool(args.single_ended))
     print(f"{key}: {result.explored} problems explored, {result.skipped} already in the store ({result.seconds:.1f} s)"
           + (f"; graphs in {args.out}" if args.out else ""))
     return 0

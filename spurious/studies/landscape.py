@@ -41,11 +41,10 @@ def _label(family: dict) -> str:
 
 def explore_study(store: Store, key: str, band: Band = Band(), all_pairs: bool = False, command: str = "",
                   on_problem: Callable[[str, Network, list], None] | None = None,
-                  ascent: Ascent | None = None) -> StudyLandscape:
+                  ascent: Ascent | None = Ascent(modes=2), single_ended: bool = False) -> StudyLandscape:
     """Explore every finished problem of study `key` that has at least one spurious (or local)
     minimum family and one other minimum family; refuses (SpuriousError, before the lock) a study
-    with no such problem. ascent: also a single-ended search from each minimum (see
-    spurious.transitions.Ascent). on_problem(problem_key, network, families) is called after each commit."""
+    with no such problem. ascent, single_ended: the single-ended search (spurious.landscape.explore). on_problem(problem_key, network, families) is called after each commit."""
     started = time.perf_counter()
     study = store.study(key)
     if study is None:
@@ -72,7 +71,8 @@ def explore_study(store: Store, key: str, band: Band = Band(), all_pairs: bool =
     def act(token, row, item):
         problem, families = item
         minima = [(_label(f), np.asarray(f["representative"], dtype=float)) for f in families]
-        network = explore(problem, minima, target=0, band=band, all_pairs=all_pairs, ascent=ascent)
+        network = explore(problem, minima, target=0, band=band, all_pairs=all_pairs, ascent=ascent,
+                          single_ended=single_ended)
         store.write_landscape(key, token, row["key"], [[f["id"], f["representative"]] for f in families],
                               network.to_dict(), network.seconds)
         count["explored"] += 1
