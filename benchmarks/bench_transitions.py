@@ -55,7 +55,8 @@ def main():
         network = ls.explore(problem, minima, target=0, band=band)
         total_explore += network.seconds
         found = len(network.minima) - len(minima)
-        print(f"exploration {network.seconds:.1f} s: {len(network.searches)} bands, {len(network.edges)} saddles "
+        bands = sum(t.path is not None for _, _, t in network.searches)
+        print(f"exploration {network.seconds:.1f} s: {bands} bands and {len(network.searches) - bands} single-ended searches, {len(network.edges)} saddles "
               f"joining minima, {found} minima found on the way")
         barriers = network.lowest_barriers(0)
         print(f"  {'minimum':24s} {'loss':>12s} {'barrier to global':>18s} {'saddle loss (certified enclosure)':>44s} index")

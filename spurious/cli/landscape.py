@@ -66,7 +66,8 @@ def handle_explore(args) -> int:
         check_output_folder(args.out, "--out")
 
     def report(problem_key, network, families):
-        print(f"{problem_key}: {len(network.minima)} minima, {len(network.searches)} bands, {len(network.edges)} "
+        bands = sum(t.path is not None for _, _, t in network.searches)
+        print(f"{problem_key}: {len(network.minima)} minima, {bands} bands, {len(network.searches) - bands} single-ended searches, {len(network.edges)} "
               f"transition states ({network.seconds:.1f} s)", flush=True)
         for line in _barrier_lines(network):
             print(line, flush=True)
