@@ -123,3 +123,25 @@ def test_polynomial_atan2_matches_libm_to_a_few_ulp():
     # derivatives, used by autodiff of the closed-form gradient
     dy, dx = jax.grad(atan2_upper, argnums=(0, 1))(0.3, -0.7)
     assert (dy, dx) == pytest.approx((-0.7 / 0.58, -0.3 / 0.58), rel=1e-14)
+
+
+def test_the_batched_gram_step_matches_the_difference_form_and_falls_back_near_parallel_pairs():
+    """k = n = d = 16 (the Gram path's size): random starts, points near the global minimum, and a batch
+    with two nearly parallel student neurons (which must take the difference form), against the
+    per-point difference form."""
+    from spurious.problems import relu
+
+    problem = ReLUTeacherStudent(teacher=16, student=16)
+    assert problem.size >= relu.GRAM_MIN_SIZE
+    rng = np.random.default_rng(5)
+    random = np.asarray(jax.vmap(problem.init)(jax.random.split(jax.random.PRNGKey(0), 8)))
+    near_global = np.eye(16)[None] + 1e-9 * rng.normal(size=(8, 16, 16))
+    parallel = random.copy()
+    parallel[3, 1] = parallel[3, 0] * 1.5 + 1e-7 * rng.normal(size=16)
+    for batch in (random, near_global, parallel):
+        fast_loss, fast_grad = problem.loss_and_grad_batch(batch)
+        loss, grad = jax.vmap(problem.loss_and_grad)(batch)
+        np.testing.assert_allclose(fast_grad, grad, rtol=0, atol=1e-14)
+        np.testing.assert_allclose(fast_loss, loss, rtol=0, atol=1e-13)
+    _, _, closest = relu.population_loss_and_grad_fast(parallel[3], problem._teacher, 0.0, True)
+    assert closest < relu.NEAR_PARALLEL

@@ -126,6 +126,9 @@ def _identity_teacher_angles(units):
     return atan2_upper(sin, units), sin
 
 
+#: the Gram-matrix step pays from this many parameters up: below, XLA's compile of the batch-level
+#: conditional (both branches) costs more than the steps save (k = n = d <= 12: the table got slower)
+GRAM_MIN_SIZE = 256
 #: pairs of student neurons with |u_i - u_j|^2 below this (an angle under 18.2 degrees) need the
 #: difference form of their angle; the Gram form's few-ulp absolute error is 1e-14 relative above it
 NEAR_PARALLEL = 0.1
@@ -336,7 +339,10 @@ class ReLUTeacherStudent(Problem):
     def loss_and_grad_batch(self, params):
         """The student pairs' angles from Gram matrices (a matmul), unless some pair in the batch is
         nearly parallel (an over-parameterized student's neurons merging, rare for n <= k): then the
-        whole batch takes the difference form, which keeps full relative accuracy there."""
+        whole batch takes the difference form, which keeps full relative accuracy there. Below
+        GRAM_MIN_SIZE parameters, the difference form alone."""
+        if self.size < GRAM_MIN_SIZE:
+            return jax.vmap(self.loss_and_grad)(params)
         loss, grad, closest = jax.vmap(lambda w: population_loss_and_grad_fast(
             w, self._teacher, self._teacher_self_loss, self.identity_teacher))(params)
         return jax.lax.cond(jnp.min(closest) < NEAR_PARALLEL,
