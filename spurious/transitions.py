@@ -47,16 +47,27 @@ class Band:
     max_iterations: int = 50_000
 
     def __post_init__(self):
-        if isinstance(self.images, bool) or not isinstance(self.images, int) or self.images < 3:
+        if not _is_integer(self.images, 3):
             raise SpuriousError(f"a path needs at least 3 images (the two ends and one between), got {self.images!r}")
-        for name in ("step", "spring", "force_tol"):
-            value = getattr(self, name)
-            if not (isinstance(value, (int, float)) and np.isfinite(value) and value > 0):
-                raise SpuriousError(f"band {name} must be a positive finite number, got {value!r}")
-        for name in ("climb_after", "max_iterations"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise SpuriousError(f"band {name} must be a non-negative integer, got {value!r}")
+        _check_settings(self, "band", ("step", "spring", "force_tol"), {"climb_after": 0, "max_iterations": 0})
+
+
+def _is_integer(value, smallest: int) -> bool:
+    return not isinstance(value, bool) and isinstance(value, int) and value >= smallest
+
+
+def _check_settings(settings, what: str, positive: tuple, integers: dict) -> None:
+    """Refuse a setting that is not a positive finite number (`positive`) or an integer at least its
+    smallest value (`integers`: name -> smallest)."""
+    for name in positive:
+        value = getattr(settings, name)
+        if not (isinstance(value, (int, float)) and np.isfinite(value) and value > 0):
+            raise SpuriousError(f"{what} {name} must be a positive finite number, got {value!r}")
+    for name, smallest in integers.items():
+        value = getattr(settings, name)
+        if not _is_integer(value, smallest):
+            kind = "a positive" if smallest == 1 else "a non-negative"
+            raise SpuriousError(f"{what} {name} must be {kind} integer, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -302,14 +313,7 @@ class Ascent:
     max_iterations: int = 50_000
 
     def __post_init__(self):
-        if isinstance(self.modes, bool) or not isinstance(self.modes, int) or self.modes < 1:
-            raise SpuriousError(f"ascent modes must be a positive integer, got {self.modes!r}")
-        for name in ("step", "displacement", "grad_tol"):
-            value = getattr(self, name)
-            if not (isinstance(value, (int, float)) and np.isfinite(value) and value > 0):
-                raise SpuriousError(f"ascent {name} must be a positive finite number, got {value!r}")
-        if isinstance(self.max_iterations, bool) or not isinstance(self.max_iterations, int) or self.max_iterations < 1:
-            raise SpuriousError(f"ascent max_iterations must be a positive integer, got {self.max_iterations!r}")
+        _check_settings(self, "ascent", ("step", "displacement", "grad_tol"), {"modes": 1, "max_iterations": 1})
 
 
 def _ascent_kernel(problem: Problem, ascent: Ascent):
