@@ -15,9 +15,10 @@ from .certify import CertificationRefused, certify as prove
 from .core.disconnectivity import disconnectivity, lowest_levels
 from .core.errors import SpuriousError
 from .core.kernels import compiled
-from .optimize import chunked, descend, protocol
+from .optimize import chunked
 from .problems.base import Problem
-from .transitions import SAME_MINIMUM, Ascent, Band, _check_point, check_minima, gentlest_ascent, transitions
+from .transitions import SAME_MINIMUM, Ascent, Band, _check_point, check_minima, descend_from, gentlest_ascent
+from .transitions import transitions
 
 
 @dataclass(frozen=True)
@@ -180,8 +181,7 @@ def explore(problem: Problem, minima, target: int, band: Band = Band(), toleranc
                 losses = transition.path.losses
                 dips = [m for m in range(1, len(losses) - 1) if losses[m - 1] > losses[m] <= losses[m + 1]]
                 if dips:
-                    ends = descend(problem, transition.path.images[dips],
-                                   protocol(problem, global_stop=False)).params
+                    ends = descend_from(problem, transition.path.images[dips])
                     passed += [m for m in identify(ends) if m is not None]
             for middle in dict.fromkeys(passed):
                 for pair in ((i, middle), (middle, j)):

@@ -14,13 +14,13 @@ two minima (up to symmetry) for the transition to count as connecting them.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .analyze import Tolerances, hessian_spectra, polish
+from .analyze import PSEUDO_INVERSE_CUTOFF, Tolerances, hessian_spectra, polish
 from .core import setup as _setup  # noqa: F401  (float64 before any array)
 from .core.errors import SpuriousError
 from .core.kernels import compiled
@@ -91,7 +91,8 @@ class Transition:
     """What the band found between two minima.
 
     saddle: the polished climbing image; morse_index: its number of negative Hessian eigenvalues (-1
-    where its spectrum is unknown); descends_to: the two points descent reaches from the saddle along
+    where the polish did not reach a critical point, gradient above tolerances.polish_grad, or
+    reached one where the loss is not twice differentiable); descends_to: the two points descent reaches from the saddle along
     +- its negative eigenvector (None where the index is not 1); connects: those are the two minima,
     up to symmetry, one each. barriers: saddle loss minus each minimum's loss."""
 
@@ -229,15 +230,84 @@ DISPLACEMENT = 1e-3
 SAME_MINIMUM = 1e-3
 
 
-def _finish(problem: Problem, candidates: np.ndarray, tolerances: Tolerances, optimizer) -> list[dict]:
-    """Polish candidate saddles to critical points, take their spectra and, from each of index 1,
-    descend along +- its negative eigenvector (both sides of all of them in one call)."""
+@dataclass(frozen=True)
+class Following:
+    """Settings of eigenvector following (Cerjan & Miller 1981; Wales's bounded form), which refines a
+    candidate to an index-1 saddle: in the Hessian's eigenbasis the step goes uphill along the lowest
+    mode and downhill along every other, 2 g_i / (|lambda_i| + sqrt(lambda_i^2 + 4 g_i^2)) along mode
+    i (Newton's step near a saddle, bounded by |g_i|/|g_i| far from one), the whole step at most
+    max_step times max(1, |x|); modes of near-zero curvature (relative 1e-10, the polish's cutoff, e.g.
+    a continuous symmetry's flat directions) are left alone. It stops at ||grad F|| <= grad_tol or
+    after max_iterations; the analysis's Newton polish then finishes. Unlike a Newton polish it does
+    not stop at a critical point of higher index that it is not already on, and it converges where
+    the softest mode makes a band's climbing image or a gentlest ascent slow."""
+
+    max_step: float = 0.05
+    grad_tol: float = 1e-12
+    max_iterations: int = 500
+
+    def __post_init__(self):
+        _check_settings(self, "eigenvector following", ("max_step", "grad_tol"), {"max_iterations": 1})
+
+
+def _following_kernel(problem: Problem, following: Following):
+    shape, size = tuple(problem.shape), problem.size
+
+    def one(x0):
+        limit = following.max_step * jnp.maximum(1.0, jnp.linalg.norm(x0))
+
+        def cond(carry):
+            i, _, gnorm = carry
+            return (i < following.max_iterations) & (gnorm > following.grad_tol) & jnp.isfinite(gnorm)
+
+        def body(carry):
+            i, x, _ = carry
+            g = problem.grad(x.reshape(shape)).reshape(size)
+            values, vectors = jnp.linalg.eigh(problem.hessian(x.reshape(shape)).reshape(size, size))
+            keep = jnp.abs(values) > PSEUDO_INVERSE_CUTOFF * jnp.max(jnp.abs(values))
+            uphill = jnp.arange(size) == jnp.argmax(keep)  # the lowest mode that is not flat
+            along = vectors.T @ g
+            denominator = jnp.abs(values) + jnp.sqrt(values ** 2 + 4.0 * along ** 2)
+            step = jnp.where(keep & (denominator > 0), 2.0 * along / jnp.where(denominator > 0, denominator, 1.0), 0.0)
+            step = vectors @ jnp.where(uphill, step, -step)
+            step = step * jnp.minimum(1.0, limit / jnp.maximum(jnp.linalg.norm(step), 1e-300))
+            x = x + step
+            return i + 1, x, jnp.linalg.norm(problem.grad(x.reshape(shape)))
+
+        start = (0, x0, jnp.linalg.norm(problem.grad(x0.reshape(shape))))
+        _, x, gnorm = jax.lax.while_loop(cond, body, start)
+        return x, gnorm
+
+    return jax.jit(jax.vmap(one))
+
+
+def follow_eigenvectors(problem: Problem, points, following: Following = Following()) -> tuple[np.ndarray, np.ndarray]:
+    """Eigenvector following from each point (see Following), all in one compiled program;
+    (points reached, their gradient norms)."""
+    points = np.asarray(points, dtype=np.float64).reshape(-1, problem.size)
+    if not len(points):
+        return points.reshape((0, *problem.shape)), np.zeros(0)
+    kernel = compiled(problem, ("transitions", "following", following), lambda: _following_kernel(problem, following))
+    x, norms = chunked(kernel, points)
+    return np.asarray(x).reshape((-1, *problem.shape)), np.asarray(norms)
+
+
+def _finish(problem: Problem, candidates: np.ndarray, tolerances: Tolerances, optimizer,
+            following: Following = Following()) -> list[dict]:
+    """Refine candidate saddles by eigenvector following and the Newton polish, take their spectra
+    and, from each of index 1, descend along +- its negative eigenvector (both sides of all of them
+    in one call)."""
+    refined, _ = follow_eigenvectors(problem, candidates, following)
     loose = Tolerances(**{**tolerances.to_dict(), "polish_radius": max(tolerances.polish_radius, 1e-2)})
-    saddles, norms, _ = polish(problem, candidates, loose)
+    saddles, norms, _ = polish(problem, refined, loose)
     spectra = hessian_spectra(problem, saddles)
     loss = compiled(problem, ("transitions", "loss"), lambda: jax.jit(jax.vmap(problem.loss)))
     losses = chunked(loss, saddles)
-    indices = [int(np.sum(s < -tolerances.eigenvalue)) if not np.any(np.isnan(s)) else -1 for s in spectra]
+    # a point the polish left off the critical set, or on the non-smooth one, is no transition state:
+    # counting its negative curvature would join minima through a slope
+    critical = [bool(n <= tolerances.polish_grad) and not problem.nonsmooth_reason(x) for n, x in zip(norms, saddles)]
+    indices = [int(np.sum(s < -tolerances.eigenvalue)) if ok and not np.any(np.isnan(s)) else -1
+               for s, ok in zip(spectra, critical)]
     starts, owners = [], []
     hessian = compiled(problem, ("transitions", "hessian"), lambda: jax.jit(problem.hessian))
     for p, (saddle, index) in enumerate(zip(saddles, indices)):
@@ -247,9 +317,8 @@ def _finish(problem: Problem, candidates: np.ndarray, tolerances: Tolerances, op
         direction = vectors[:, 0].reshape(problem.shape) * DISPLACEMENT * max(1.0, float(np.linalg.norm(saddle)))
         starts += [saddle + direction, saddle - direction]
         owners.append(p)
-    if optimizer is None:
-        optimizer = protocol(problem, global_stop=False)
-    reached = descend(problem, np.stack(starts), optimizer).params if starts else None
+    curvature = max((float(np.max(np.abs(spectra[p]))) for p in owners), default=0.0)
+    reached = descend_from(problem, np.stack(starts), optimizer, curvature) if starts else None
     out = []
     for p in range(len(saddles)):
         descends_to = None
@@ -259,6 +328,37 @@ def _finish(problem: Problem, candidates: np.ndarray, tolerances: Tolerances, op
         out.append({"saddle": saddles[p], "saddle_loss": float(losses[p]), "grad_norm": float(norms[p]),
                     "morse_index": indices[p], "spectrum": spectra[p], "descends_to": descends_to})
     return out
+
+
+#: how often descent from a saddle goes on with a step 4 times smaller where it has not converged
+STEP_REDUCTIONS = 3
+
+
+def descend_from(problem: Problem, points, optimizer: GradientDescent | None = None,
+                 curvature: float | None = None) -> np.ndarray:
+    """Where gradient descent from each point ends (by `optimizer`; default the problem's protocol to
+    the gradient criterion with its step at most 1 / curvature, the largest |Hessian eigenvalue| at the
+    points, taken from their dense spectra when not given: a step the protocol chose for another scale
+    can settle into a two-cycle across a steep valley and never reach the minimum)."""
+    points = np.asarray(points, dtype=np.float64)
+    if optimizer is not None:
+        return descend(problem, points, optimizer).params
+    optimizer = protocol(problem, global_stop=False)
+    if curvature is None:
+        curvature = max(float(np.nanmax(np.abs(s))) for s in hessian_spectra(problem, points))
+    if curvature > 0 and optimizer.step * curvature > 1.0:
+        optimizer = replace(optimizer, step=1.0 / curvature)
+    ends = descend(problem, points, optimizer)
+    params, moving = ends.params, np.flatnonzero(ends.status == "not_converged")
+    # the minimum below can be steeper than the point above it: runs still moving go on with a smaller step
+    for _ in range(STEP_REDUCTIONS):
+        if not len(moving):
+            break
+        optimizer = replace(optimizer, step=optimizer.step / 4.0)
+        again = descend(problem, params[moving], optimizer)
+        params[moving] = again.params
+        moving = moving[again.status == "not_converged"]
+    return params
 
 
 def _check_size(problem: Problem):
@@ -337,7 +437,7 @@ def _ascent_kernel(problem: Problem, ascent: Ascent):
             return i + 1, x, v, jnp.linalg.norm(g)
 
         start = (0, x, v, jnp.linalg.norm(problem.grad(x.reshape(shape))))
-        i, x, v, gnorm = jax.lax.while_loop(cond, body, start)
+        i, x, v, _ = jax.lax.while_loop(cond, body, start)
         return x, i, jnp.linalg.norm(problem.grad(x.reshape(shape)))
 
     return jax.jit(jax.vmap(one))

@@ -89,3 +89,43 @@ def test_exploring_refuses_bad_input():
         ls.explore(problem, [("global", np.eye(6))], target=0)
     with pytest.raises(sp.SpuriousError, match="target 5 is not one of the 2 minima"):
         ls.explore(problem, [("a", np.eye(6)), ("b", np.eye(6))], target=5)
+
+
+def muller_brown(p):
+    """The Muller-Brown potential (Theor. Chim. Acta 53, 75, 1979), scaled by 1/100."""
+    import jax.numpy as jnp
+    height = jnp.array([-200.0, -100.0, -170.0, 15.0])
+    a, b, c = jnp.array([-1.0, -1.0, -6.5, 0.7]), jnp.array([0.0, 0.0, 11.0, 0.6]), jnp.array([-10.0, -10.0, -6.5, 0.7])
+    dx, dy = p[0] - jnp.array([1.0, 0.0, -0.5, -1.0]), p[1] - jnp.array([0.0, 0.5, 1.5, 1.0])
+    return jnp.sum(height * jnp.exp(a * dx * dx + b * dx * dy + c * dy * dy)) / 100.0
+
+
+def test_a_user_landscape_s_saddles_are_the_published_muller_brown_transition_states():
+    # the potential's stationary points as tabulated in the literature (to the digits given there):
+    # minima A, B, C and the saddles A-C and C-B with their energies (unscaled)
+    problem = sp.Problem.from_loss(muller_brown, shape=(2,), name="muller-brown")
+    minima = {"A": (-0.558224, 1.441726), "B": (0.623499, 0.028038), "C": (-0.050011, 0.466694)}
+    saddles = {("A", "C"): ((-0.822002, 0.624313), -40.66484), ("B", "C"): ((0.212487, 0.292988), -72.24894)}
+    start = sp.polish(problem, np.array(list(minima.values())))[0]
+    network = ls.explore(problem, list(zip(minima, start)), target=0)
+    labels = [m[0] for m in network.minima]
+    assert labels == ["A", "B", "C"]  # no minimum beyond the three
+    found = {tuple(sorted((labels[a], labels[b]))): network.searches[s][2] for a, b, s in network.edges}
+    assert set(found) == set(saddles)
+    for pair, (point, energy) in saddles.items():
+        assert found[pair].morse_index == 1 and found[pair].grad_norm <= 1e-12
+        np.testing.assert_allclose(found[pair].saddle, point, atol=2e-6)
+        assert abs(100 * found[pair].saddle_loss - energy) < 1e-4
+    barriers = network.lowest_barriers(0)
+    assert abs(100 * (network.minima[1][1] + barriers[1]) - saddles[("A", "C")][1]) < 1e-4  # B climbs past C
+
+
+def test_eigenvector_following_reaches_a_saddle_a_newton_polish_misses():
+    from spurious import transitions as tr
+    problem = sp.Problem.from_loss(muller_brown, shape=(2,), name="muller-brown")
+    near = np.array([[-0.822002 + 0.1, 0.624313 - 0.1], [0.212487 + 0.1, 0.292988 - 0.1]])
+    reached, norms = tr.follow_eigenvectors(problem, near)
+    assert np.all(norms <= 1e-12)
+    np.testing.assert_allclose(reached, [[-0.822002, 0.624313], [0.212487, 0.292988]], atol=2e-6)
+    polished = sp.polish(problem, near, sp.Tolerances(polish_radius=1.0))
+    assert not np.allclose(polished[0], reached, atol=1e-3)  # Newton from there goes elsewhere (or nowhere)
