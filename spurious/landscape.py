@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import jax
 import numpy as np
 
-from .analyze import Tolerances
+from .analyze import Tolerances, isotropy_of
 from .core import setup as _setup  # noqa: F401  (float64 before any array)
 from .certify import CertificationRefused, certify as prove
 from .core.disconnectivity import disconnectivity, lowest_levels
@@ -18,7 +18,7 @@ from .core.kernels import compiled
 from .optimize import chunked
 from .problems.base import Problem
 from .transitions import SAME_MINIMUM, Ascent, Band, _check_point, check_minima, descend_from, gentlest_ascent
-from .transitions import transitions
+from .transitions import lower_saddles, transitions
 
 
 @dataclass(frozen=True)
@@ -84,7 +84,8 @@ def explore(problem: Problem, minima, target: int, band: Band = Band(), toleranc
     """Transition states from every minimum to minima[target] (all_pairs: between every pair), the
     bands of a round relaxed together. A saddle joins the two minima its descent reaches (found ones
     are added); where a band does not join its own pair, the minima it passes (descent from its
-    interior local minima, or from its saddle) are searched against both ends in the next round. A
+    interior local minima, its saddle, or the index-1 saddles below a critical point of higher index
+    where it peaked: `lower_saddles`) are searched against both ends in the next round. A
     minimum still not joined to the target after a round's bands gets a single-ended search (`ascent`:
     gentlest ascent from its softest modes; None: bands only), and the minima beyond the saddles it
     reaches are searched against the target in the next round; up to `rounds` rounds. single_ended:
@@ -116,7 +117,9 @@ def explore(problem: Problem, minima, target: int, band: Band = Band(), toleranc
                 except SpuriousError:
                     out.append(None)
                     continue
-                known.append([f"found {len(known) - len(given) + 1}", float(chunked(loss, point[None])[0]), point])
+                named = isotropy_of(problem, point, tolerances)
+                label = f"found {len(known) - len(given) + 1}" + (f" {named.name}" if named else "")
+                known.append([label, float(chunked(loss, point[None])[0]), point])
                 index = len(known) - 1
             out.append(index)
         return out
@@ -175,6 +178,15 @@ def explore(problem: Problem, minima, target: int, band: Band = Band(), toleranc
             break
         found = transitions(problem, [(known[i][2], known[j][2]) for i, j in pending], band, tolerances, check=False)
         following = []
+
+        def between(i, j, passed):
+            for middle in dict.fromkeys(passed):
+                for pair in ((i, middle), (middle, j)):
+                    if middle not in (i, j) and pair not in searched and pair[::-1] not in searched:
+                        searched.add(pair)
+                        following.append(pair)
+
+        higher = []
         for (i, j), transition in zip(pending, found):
             passed = record(i, j, transition)
             if not transition.connects:
@@ -183,11 +195,13 @@ def explore(problem: Problem, minima, target: int, band: Band = Band(), toleranc
                 if dips:
                     ends = descend_from(problem, transition.path.images[dips])
                     passed += [m for m in identify(ends) if m is not None]
-            for middle in dict.fromkeys(passed):
-                for pair in ((i, middle), (middle, j)):
-                    if middle not in (i, j) and pair not in searched and pair[::-1] not in searched:
-                        searched.add(pair)
-                        following.append(pair)
+                if transition.morse_index >= 2:
+                    higher.append((i, j, transition.saddle))
+            between(i, j, passed)
+        # a band that peaked at a critical point of higher index: the index-1 saddles below it
+        if higher:
+            for (i, j, _), below in zip(higher, lower_saddles(problem, [p for _, _, p in higher], tolerances)):
+                between(i, j, [m for transition in below for m in record(i, j, transition)])
         if ascent is not None:
             joined = joined_levels()
             stranded = [m for m in range(len(known)) if m != target and joined[m] is None and m not in ascended]

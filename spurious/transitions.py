@@ -474,6 +474,34 @@ def gentlest_ascent(problem: Problem, minima, ascent: Ascent = Ascent(), toleran
     return out
 
 
+def lower_saddles(problem: Problem, points, tolerances: Tolerances = Tolerances(),
+                  optimizer: GradientDescent | None = None) -> list[list[Transition]]:
+    """Index reduction: from each critical point of Morse index m >= 2 (where a band can peak when its
+    path crosses a higher ridge), eigenvector following started DISPLACEMENT away along +- each of its
+    negative eigenvectors but the lowest goes down those directions while staying at the top of the
+    lowest, to index-1 saddles below it; they are polished and confirmed by descent like the bands'.
+    Returns, per point, the Transitions found (path None; start and end: the point; connects False);
+    none for a point of index 0 or 1."""
+    _check_size(problem)
+    points = np.stack([_check_point(problem, p, f"point {i}") for i, p in enumerate(points)])
+    hessian = compiled(problem, ("transitions", "hessian"), lambda: jax.jit(problem.hessian))
+    starts, owners = [], []
+    for i, point in enumerate(points):
+        values, vectors = np.linalg.eigh(np.asarray(hessian(jnp.asarray(point))))
+        modes = _orthonormal_modes(problem, point, vectors[:, values < -tolerances.eigenvalue])
+        scale = DISPLACEMENT * max(1.0, float(np.linalg.norm(point)))
+        for mode in modes[1:]:
+            for sign in (1.0, -1.0):
+                starts.append(point + sign * scale * mode.reshape(problem.shape))
+                owners.append(i)
+    out: list[list[Transition]] = [[] for _ in points]
+    if not starts:
+        return out
+    for owner, found in zip(owners, _finish(problem, np.stack(starts), tolerances, optimizer)):
+        out[owner].append(Transition(start=points[owner], end=points[owner], path=None, connects=False, **found))
+    return out
+
+
 def _orthonormal_modes(problem: Problem, point: np.ndarray, vectors: np.ndarray) -> list[np.ndarray]:
     """The Hessian's eigenvectors (ascending eigenvalue order) outside the span of the problem's zero
     modes at the point (flat directions of a continuous symmetry lead to no saddle)."""

@@ -112,3 +112,20 @@ def test_the_single_ended_search_finds_the_band_s_saddle_from_the_spurious_minim
         assert problem.symmetry.distance(transition.saddle, to_the_global.saddle) < 1e-8
     with pytest.raises(sp.SpuriousError, match="ascent modes must be a positive integer"):
         tr.Ascent(modes=0)
+
+
+def test_index_reduction_goes_from_a_maximum_to_the_saddles_below_it():
+    # f = cos x + 2 cos y: a maximum (index 2) at 0 with Hessian diag(-1, -2); below it, along x, the
+    # index-1 saddles (+-pi, 0) at f = 1, whose descent along y reaches the minima (pi, +-pi) at f = -3
+    import jax.numpy as jnp
+    problem = sp.Problem.from_loss(lambda p: jnp.cos(p[0]) + 2 * jnp.cos(p[1]), shape=(2,), name="cosines")
+    found, = tr.lower_saddles(problem, [np.zeros(2)])
+    assert len(found) == 2
+    assert sorted(round(float(t.saddle[0]), 10) for t in found) == pytest.approx([-np.pi, np.pi], abs=1e-10)
+    for transition in found:
+        assert transition.morse_index == 1 and abs(transition.saddle[1]) < 1e-12
+        assert transition.saddle_loss == pytest.approx(1.0, abs=1e-14)
+        ends = sorted(float(e[1]) for e in transition.descends_to)
+        assert ends == pytest.approx([-np.pi, np.pi], abs=1e-6)
+        assert all(abs(abs(float(e[0])) - np.pi) < 1e-6 for e in transition.descends_to)
+    assert tr.lower_saddles(problem, [np.array([np.pi, 0.0])]) == [[]]  # already index 1: nothing below
