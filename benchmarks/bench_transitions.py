@@ -14,6 +14,7 @@ batched band took; the batched band's own time per path is timed on the same pai
 from __future__ import annotations
 
 import argparse
+from collections import Counter
 import os
 import sys
 import time
@@ -55,8 +56,9 @@ def main():
         network = ls.explore(problem, minima, target=0, band=band)
         total_explore += network.seconds
         found = len(network.minima) - len(minima)
-        bands = sum(t.path is not None for _, _, t in network.searches)
-        print(f"exploration {network.seconds:.1f} s: {bands} bands and {len(network.searches) - bands} single-ended searches, {len(network.edges)} saddles "
+        kinds = Counter(t.kind for _, _, t in network.searches)
+        print(f"exploration {network.seconds:.1f} s: {kinds['band']} bands, {kinds['ascent']} single-ended searches and "
+              f"{kinds['reduction']} index reductions, {len(network.edges)} saddles "
               f"joining minima, {found} minima found on the way")
         barriers = network.lowest_barriers(0)
         print(f"  {'minimum':24s} {'loss':>12s} {'barrier to global':>18s} {'saddle loss (certified enclosure)':>44s} index")

@@ -26,8 +26,9 @@ class Network:
     """Minima and the transition states found between them.
 
     minima: (label, loss, point) per minimum, the given ones first, then those found on the way;
-    searches: (i, j, Transition) for every pair a band joined, and (i, None, Transition) for every
-    single-ended search from minimum i (gentlest ascent, its path None); edges: (a, b, search) for every saddle
+    searches: (i, j, Transition) for every pair a band joined and every index reduction below the
+    higher-index point where that band peaked (kind "reduction", path None), and (i, None, Transition)
+    for every single-ended search from minimum i (kind "ascent", path None); edges: (a, b, search) for every saddle
     of index 1 whose descent reached two distinct known minima a and b (not necessarily the pair
     searched); certificates: search position -> the saddle's Certificate, or the refusal's text."""
 
@@ -50,7 +51,7 @@ class Network:
                 proof = {"certified": True, "certified_index": certificate.morse_index,
                          "loss_lower": str(certificate.loss_lower), "loss_upper": str(certificate.loss_upper)}
             path = found.path
-            searches.append({"from": i, "to": j, "kind": "band" if path is not None else "ascent",
+            searches.append({"from": i, "to": j, "kind": found.kind,
                              "saddle_loss": found.saddle_loss, "morse_index": found.morse_index,
                              "grad_norm": found.grad_norm, "connects": found.connects,
                              "iterations": None if path is None else path.iterations,

@@ -106,6 +106,7 @@ class Transition:
     spectrum: np.ndarray = field(repr=False)
     descends_to: tuple | None
     connects: bool
+    kind: str = "band"  # or "ascent" (gentlest_ascent) or "reduction" (lower_saddles)
 
     @property
     def barriers(self) -> tuple[float, float]:
@@ -233,14 +234,17 @@ SAME_MINIMUM = 1e-3
 @dataclass(frozen=True)
 class Following:
     """Settings of eigenvector following (Cerjan & Miller 1981; Wales's bounded form), which refines a
-    candidate to an index-1 saddle: in the Hessian's eigenbasis the step goes uphill along the lowest
-    mode and downhill along every other, 2 g_i / (|lambda_i| + sqrt(lambda_i^2 + 4 g_i^2)) along mode
-    i (Newton's step near a saddle, bounded by |g_i|/|g_i| far from one), the whole step at most
-    max_step times max(1, |x|); modes of near-zero curvature (relative 1e-10, the polish's cutoff, e.g.
-    a continuous symmetry's flat directions) are left alone. It stops at ||grad F|| <= grad_tol or
-    after max_iterations; the analysis's Newton polish then finishes. Unlike a Newton polish it does
-    not stop at a critical point of higher index that it is not already on, and it converges where
-    the softest mode makes a band's climbing image or a gentlest ascent slow."""
+    candidate to an index-1 saddle: in the Hessian's eigenbasis the step goes uphill along one mode
+    (the lowest, or the one closest to a given direction, followed from step to step) and downhill
+    along every other, 2 g_i / (|lambda_i| + sqrt(lambda_i^2 + 4 g_i^2)) along mode i (Newton's step
+    near a saddle, at most 1 in size far from one), the whole step at most max_step times max(1, |x0|)
+    for a start x0. Modes of near-zero curvature (relative 1e-10, the polish's cutoff) and the
+    problem's zero modes at the start (a continuous symmetry's orbit, whose curvature off the critical
+    set need not be small) are left alone. It stops at ||grad F|| <= grad_tol, when its step vanishes,
+    or after max_iterations; a start from which it ends with a larger gradient, or not finite, is
+    kept as it was. The analysis's Newton polish then finishes. Unlike a Newton polish it does not
+    stop at a critical point of higher index that it is not already on, and it converges where the
+    softest mode makes a band's climbing image or a gentlest ascent slow."""
 
     max_step: float = 0.05
     grad_tol: float = 1e-12
@@ -250,54 +254,85 @@ class Following:
         _check_settings(self, "eigenvector following", ("max_step", "grad_tol"), {"max_iterations": 1})
 
 
-def _following_kernel(problem: Problem, following: Following):
+def _following_kernel(problem: Problem, following: Following, flat_count: int):
     shape, size = tuple(problem.shape), problem.size
 
-    def one(x0):
+    def one(packed):
+        # packed: the start, the uphill direction to follow (zero: the lowest mode), the zero modes' basis
+        x0, direction, flat = packed[:size], packed[size:2 * size], packed[2 * size:].reshape(size, flat_count)
         limit = following.max_step * jnp.maximum(1.0, jnp.linalg.norm(x0))
+        tracking = jnp.linalg.norm(direction) > 0
+
+        def gradient_norm(x):
+            return jnp.linalg.norm(problem.grad(x.reshape(shape)))
 
         def cond(carry):
-            i, _, gnorm = carry
-            return (i < following.max_iterations) & (gnorm > following.grad_tol) & jnp.isfinite(gnorm)
+            i, _, _, gnorm, moving = carry
+            return (i < following.max_iterations) & (gnorm > following.grad_tol) & jnp.isfinite(gnorm) & moving
 
         def body(carry):
-            i, x, _ = carry
+            i, x, direction, _, _ = carry
             g = problem.grad(x.reshape(shape)).reshape(size)
             values, vectors = jnp.linalg.eigh(problem.hessian(x.reshape(shape)).reshape(size, size))
-            keep = jnp.abs(values) > PSEUDO_INVERSE_CUTOFF * jnp.max(jnp.abs(values))
-            uphill = jnp.arange(size) == jnp.argmax(keep)  # the lowest mode that is not flat
+            keep = (jnp.abs(values) > PSEUDO_INVERSE_CUTOFF * jnp.max(jnp.abs(values))) & \
+                (jnp.sum((flat.T @ vectors) ** 2, axis=0) < 0.5)
+            overlap = vectors.T @ direction
+            chosen = jnp.where(tracking, jnp.argmax(jnp.where(keep, jnp.abs(overlap), -1.0)), jnp.argmax(keep))
+            uphill = jnp.arange(size) == chosen
+            direction = jnp.where(tracking, vectors[:, chosen] * jnp.where(overlap[chosen] < 0, -1.0, 1.0), direction)
             along = vectors.T @ g
             denominator = jnp.abs(values) + jnp.sqrt(values ** 2 + 4.0 * along ** 2)
             step = jnp.where(keep & (denominator > 0), 2.0 * along / jnp.where(denominator > 0, denominator, 1.0), 0.0)
             step = vectors @ jnp.where(uphill, step, -step)
-            step = step * jnp.minimum(1.0, limit / jnp.maximum(jnp.linalg.norm(step), 1e-300))
+            length = jnp.linalg.norm(step)
+            step = step * jnp.minimum(1.0, limit / jnp.maximum(length, 1e-300))
             x = x + step
-            return i + 1, x, jnp.linalg.norm(problem.grad(x.reshape(shape)))
+            return i + 1, x, direction, gradient_norm(x), length > 0
 
-        start = (0, x0, jnp.linalg.norm(problem.grad(x0.reshape(shape))))
-        _, x, gnorm = jax.lax.while_loop(cond, body, start)
-        return x, gnorm
+        start_norm = gradient_norm(x0)
+        _, x, _, gnorm, _ = jax.lax.while_loop(cond, body, (0, x0, direction, start_norm, jnp.array(True)))
+        worse = ~(gnorm <= start_norm)  # larger, or not finite
+        return jnp.where(worse, x0, x), jnp.where(worse, start_norm, gnorm)
 
     return jax.jit(jax.vmap(one))
 
 
-def follow_eigenvectors(problem: Problem, points, following: Following = Following()) -> tuple[np.ndarray, np.ndarray]:
-    """Eigenvector following from each point (see Following), all in one compiled program;
-    (points reached, their gradient norms)."""
+def follow_eigenvectors(problem: Problem, points, following: Following = Following(),
+                        uphill=None) -> tuple[np.ndarray, np.ndarray]:
+    """Eigenvector following from each point (see Following), all in one compiled program; uphill:
+    per point, the direction whose mode to climb (followed by overlap from step to step), or None for
+    the lowest mode everywhere. Returns (points reached, their gradient norms)."""
     points = np.asarray(points, dtype=np.float64).reshape(-1, problem.size)
     if not len(points):
         return points.reshape((0, *problem.shape)), np.zeros(0)
-    kernel = compiled(problem, ("transitions", "following", following), lambda: _following_kernel(problem, following))
-    x, norms = chunked(kernel, points)
+    directions = np.zeros_like(points) if uphill is None else np.asarray(uphill, dtype=np.float64).reshape(points.shape)
+    bases = [_zero_mode_basis(problem, point) for point in points]
+    flat_count = max(1, max(b.shape[1] for b in bases))
+    flat = np.zeros((len(points), problem.size, flat_count))
+    for p, basis in enumerate(bases):
+        flat[p, :, : basis.shape[1]] = basis
+    packed = np.concatenate([points, directions, flat.reshape(len(points), -1)], axis=1)
+    kernel = compiled(problem, ("transitions", "following", following, flat_count),
+                      lambda: _following_kernel(problem, following, flat_count))
+    x, norms = chunked(kernel, packed)
     return np.asarray(x).reshape((-1, *problem.shape)), np.asarray(norms)
 
 
+def _zero_mode_basis(problem: Problem, point: np.ndarray) -> np.ndarray:
+    """An orthonormal basis (size, m) of the problem's zero modes at the point (m may be 0)."""
+    zero = np.asarray(problem.zero_modes(np.asarray(point).reshape(problem.shape)), dtype=float).reshape(-1, problem.size)
+    if not len(zero):
+        return np.zeros((problem.size, 0))
+    basis, _ = np.linalg.qr(zero.T)
+    return basis
+
+
 def _finish(problem: Problem, candidates: np.ndarray, tolerances: Tolerances, optimizer,
-            following: Following = Following()) -> list[dict]:
-    """Refine candidate saddles by eigenvector following and the Newton polish, take their spectra
-    and, from each of index 1, descend along +- its negative eigenvector (both sides of all of them
-    in one call)."""
-    refined, _ = follow_eigenvectors(problem, candidates, following)
+            following: Following = Following(), uphill=None) -> list[dict]:
+    """Refine candidate saddles by eigenvector following (climbing the lowest mode, or the modes
+    `uphill` gives) and the Newton polish, take their spectra and, from each of index 1, descend
+    along +- its negative eigenvector (both sides of all of them in one call)."""
+    refined, _ = follow_eigenvectors(problem, candidates, following, uphill)
     loose = Tolerances(**{**tolerances.to_dict(), "polish_radius": max(tolerances.polish_radius, 1e-2)})
     saddles, norms, _ = polish(problem, refined, loose)
     spectra = hessian_spectra(problem, saddles)
@@ -330,16 +365,19 @@ def _finish(problem: Problem, candidates: np.ndarray, tolerances: Tolerances, op
     return out
 
 
-#: how often descent from a saddle goes on with a step 4 times smaller where it has not converged
+#: how often descent from a saddle goes on with a step 4 times smaller where it has not converged and
+#: the step is too large for the curvature where it stopped
 STEP_REDUCTIONS = 3
 
 
 def descend_from(problem: Problem, points, optimizer: GradientDescent | None = None,
                  curvature: float | None = None) -> np.ndarray:
     """Where gradient descent from each point ends (by `optimizer`; default the problem's protocol to
-    the gradient criterion with its step at most 1 / curvature, the largest |Hessian eigenvalue| at the
-    points, taken from their dense spectra when not given: a step the protocol chose for another scale
-    can settle into a two-cycle across a steep valley and never reach the minimum)."""
+    the gradient criterion with its step at most 1 / curvature, the largest |Hessian eigenvalue| over
+    the points, taken from their dense spectra when not given: a step the protocol chose for another
+    scale can settle into a two-cycle across a steep valley and never reach the minimum). A run that
+    has not converged where its step times the curvature at its end exceeds 1 goes on with the step
+    divided by 4, up to STEP_REDUCTIONS times."""
     points = np.asarray(points, dtype=np.float64)
     if optimizer is not None:
         return descend(problem, points, optimizer).params
@@ -349,15 +387,17 @@ def descend_from(problem: Problem, points, optimizer: GradientDescent | None = N
     if curvature > 0 and optimizer.step * curvature > 1.0:
         optimizer = replace(optimizer, step=1.0 / curvature)
     ends = descend(problem, points, optimizer)
-    params, moving = ends.params, np.flatnonzero(ends.status == "not_converged")
-    # the minimum below can be steeper than the point above it: runs still moving go on with a smaller step
+    params, status = np.array(ends.params), np.array(ends.status, dtype=object)
     for _ in range(STEP_REDUCTIONS):
+        moving = np.flatnonzero(status == "not_converged")
+        if len(moving):
+            steep = [float(np.nanmax(np.abs(s))) * optimizer.step > 1.0 for s in hessian_spectra(problem, params[moving])]
+            moving = moving[np.asarray(steep, dtype=bool)]
         if not len(moving):
             break
         optimizer = replace(optimizer, step=optimizer.step / 4.0)
         again = descend(problem, params[moving], optimizer)
-        params[moving] = again.params
-        moving = moving[again.status == "not_converged"]
+        params[moving], status[moving] = again.params, again.status
     return params
 
 
@@ -470,43 +510,51 @@ def gentlest_ascent(problem: Problem, minima, ascent: Ascent = Ascent(), toleran
         ends = found["descends_to"]
         connects = ends is not None and any(problem.symmetry.distance(minima[owner], e) <= SAME_MINIMUM for e in ends)
         out[owner].append(Transition(start=minima[owner], end=start.reshape(problem.shape), path=None,
-                                     connects=bool(connects), **found))
+                                     connects=bool(connects), kind="ascent", **found))
     return out
+
+
+#: index reduction climbs each of at most this many of a critical point's lowest negative modes
+REDUCTION_MODES = 4
 
 
 def lower_saddles(problem: Problem, points, tolerances: Tolerances = Tolerances(),
                   optimizer: GradientDescent | None = None) -> list[list[Transition]]:
     """Index reduction: from each critical point of Morse index m >= 2 (where a band can peak when its
-    path crosses a higher ridge), eigenvector following started DISPLACEMENT away along +- each of its
-    negative eigenvectors but the lowest goes down those directions while staying at the top of the
-    lowest, to index-1 saddles below it; they are polished and confirmed by descent like the bands'.
-    Returns, per point, the Transitions found (path None; start and end: the point; connects False);
-    none for a point of index 0 or 1."""
+    path crosses a higher ridge), eigenvector following that climbs one of its negative modes (each
+    of the REDUCTION_MODES lowest in turn, followed by overlap) and starts DISPLACEMENT away along +-
+    each of the other negative modes goes down those while staying at the top of the one it climbs,
+    to the index-1 saddles below the point whose unstable direction is that mode; they are polished
+    and confirmed by descent like the bands' saddles. Returns, per point, the Transitions found (path
+    None, kind "reduction"; start and end: the point; connects False); none for a point of index 0 or 1."""
     _check_size(problem)
     points = np.stack([_check_point(problem, p, f"point {i}") for i, p in enumerate(points)])
     hessian = compiled(problem, ("transitions", "hessian"), lambda: jax.jit(problem.hessian))
-    starts, owners = [], []
+    starts, climbed, owners = [], [], []
     for i, point in enumerate(points):
         values, vectors = np.linalg.eigh(np.asarray(hessian(jnp.asarray(point))))
-        modes = _orthonormal_modes(problem, point, vectors[:, values < -tolerances.eigenvalue])
+        modes = _orthonormal_modes(problem, point, vectors[:, values < -tolerances.eigenvalue])[:REDUCTION_MODES]
         scale = DISPLACEMENT * max(1.0, float(np.linalg.norm(point)))
-        for mode in modes[1:]:
-            for sign in (1.0, -1.0):
-                starts.append(point + sign * scale * mode.reshape(problem.shape))
-                owners.append(i)
+        for up, mode in enumerate(modes):
+            for down, other in enumerate(modes):
+                if down == up or len(modes) < 2:
+                    continue
+                for sign in (1.0, -1.0):
+                    starts.append(point + sign * scale * other.reshape(problem.shape))
+                    climbed.append(mode)
+                    owners.append(i)
     out: list[list[Transition]] = [[] for _ in points]
     if not starts:
         return out
-    for owner, found in zip(owners, _finish(problem, np.stack(starts), tolerances, optimizer)):
-        out[owner].append(Transition(start=points[owner], end=points[owner], path=None, connects=False, **found))
+    found = _finish(problem, np.stack(starts), tolerances, optimizer, uphill=np.stack(climbed))
+    for owner, result in zip(owners, found):
+        out[owner].append(Transition(start=points[owner], end=points[owner], path=None, connects=False,
+                                     kind="reduction", **result))
     return out
 
 
 def _orthonormal_modes(problem: Problem, point: np.ndarray, vectors: np.ndarray) -> list[np.ndarray]:
     """The Hessian's eigenvectors (ascending eigenvalue order) outside the span of the problem's zero
     modes at the point (flat directions of a continuous symmetry lead to no saddle)."""
-    zero = np.asarray(problem.zero_modes(point), dtype=float).reshape(-1, problem.size)
-    if not len(zero):
-        return list(vectors.T)
-    basis, _ = np.linalg.qr(zero.T)
+    basis = _zero_mode_basis(problem, point)
     return [v for v in vectors.T if np.linalg.norm(basis.T @ v) < 0.5]

@@ -114,18 +114,47 @@ def test_the_single_ended_search_finds_the_band_s_saddle_from_the_spurious_minim
         tr.Ascent(modes=0)
 
 
-def test_index_reduction_goes_from_a_maximum_to_the_saddles_below_it():
-    # f = cos x + 2 cos y: a maximum (index 2) at 0 with Hessian diag(-1, -2); below it, along x, the
-    # index-1 saddles (+-pi, 0) at f = 1, whose descent along y reaches the minima (pi, +-pi) at f = -3
+def test_index_reduction_goes_from_a_maximum_to_every_saddle_below_it():
+    # f = cos x + 2 cos y: a maximum (index 2) at 0 with Hessian diag(-1, -2). Below it: the index-1
+    # saddles (+-pi, 0) at f = 1 (unstable along y; descent reaches the minima (pi, +-pi) at f = -3)
+    # and (0, +-pi) at f = -1 (unstable along x; descent reaches the same minima)
     import jax.numpy as jnp
     problem = sp.Problem.from_loss(lambda p: jnp.cos(p[0]) + 2 * jnp.cos(p[1]), shape=(2,), name="cosines")
     found, = tr.lower_saddles(problem, [np.zeros(2)])
-    assert len(found) == 2
-    assert sorted(round(float(t.saddle[0]), 10) for t in found) == pytest.approx([-np.pi, np.pi], abs=1e-10)
+    assert len(found) == 4 and {t.kind for t in found} == {"reduction"}
+    saddles = sorted((round(float(t.saddle[0]), 8), round(float(t.saddle[1]), 8)) for t in found)
+    pi = round(np.pi, 8)
+    assert saddles == [(-pi, 0.0), (0.0, -pi), (0.0, pi), (pi, 0.0)]
     for transition in found:
-        assert transition.morse_index == 1 and abs(transition.saddle[1]) < 1e-12
-        assert transition.saddle_loss == pytest.approx(1.0, abs=1e-14)
-        ends = sorted(float(e[1]) for e in transition.descends_to)
-        assert ends == pytest.approx([-np.pi, np.pi], abs=1e-6)
-        assert all(abs(abs(float(e[0])) - np.pi) < 1e-6 for e in transition.descends_to)
+        assert transition.morse_index == 1 and transition.grad_norm <= 1e-12
+        expected = 1.0 if abs(transition.saddle[1]) < 1e-8 else -1.0
+        assert transition.saddle_loss == pytest.approx(expected, abs=1e-14)
+        for end in transition.descends_to:  # a minimum (odd multiples of pi in both coordinates)
+            assert np.all(np.abs(np.abs(np.asarray(end)) - np.pi) < 1e-5)
     assert tr.lower_saddles(problem, [np.array([np.pi, 0.0])]) == [[]]  # already index 1: nothing below
+
+
+def test_a_candidate_that_reaches_no_critical_point_is_no_saddle():
+    # f = x - y^2 has no critical point: whatever the refinement does, the candidate joins nothing
+    import jax.numpy as jnp
+    problem = sp.Problem.from_loss(lambda p: p[0] - p[1] ** 2, shape=(2,), name="slope")
+    found, = tr._finish(problem, np.array([[0.3, 0.2]]), sp.Tolerances(), None)
+    assert found["morse_index"] == -1 and found["descends_to"] is None and found["grad_norm"] >= 1.0
+
+
+def test_eigenvector_following_ignores_the_flat_directions_of_a_continuous_symmetry():
+    # f = (x^2 + y^2 - 1)^2 - 0.01 z^2 + z^4: rotations about z are a symmetry; its index-1 saddles form
+    # the ring x^2 + y^2 = 1, z = 0. Off the ring the rotation direction has negative curvature; it must
+    # not take the uphill slot from the true unstable mode z
+    import jax.numpy as jnp
+    from spurious.problems.base import LossProblem
+
+    class Ring(LossProblem):
+        def zero_modes(self, params):
+            x, y, _ = np.asarray(params, dtype=float)
+            return np.array([[-y, x, 0.0]])
+
+    problem = Ring(lambda p: (p[0] ** 2 + p[1] ** 2 - 1) ** 2 - 0.01 * p[2] ** 2 + p[2] ** 4, shape=(3,), name="ring")
+    reached, norms = tr.follow_eigenvectors(problem, np.array([[0.7, 0.0, 0.01]]))
+    assert norms[0] <= 1e-12
+    np.testing.assert_allclose(reached[0], [1.0, 0.0, 0.0], atol=1e-10)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+from collections import Counter
 
 from ..core.files import check_output_folder
 
@@ -66,8 +67,9 @@ def handle_explore(args) -> int:
         check_output_folder(args.out, "--out")
 
     def report(problem_key, network, families):
-        bands = sum(t.path is not None for _, _, t in network.searches)
-        print(f"{problem_key}: {len(network.minima)} minima, {bands} bands, {len(network.searches) - bands} single-ended searches, {len(network.edges)} "
+        kinds = Counter(t.kind for _, _, t in network.searches)
+        print(f"{problem_key}: {len(network.minima)} minima, {kinds['band']} bands, {kinds['ascent']} single-ended searches, "
+              f"{kinds['reduction']} index reductions, {len(network.edges)} "
               f"transition states ({network.seconds:.1f} s)", flush=True)
         for line in _barrier_lines(network):
             print(line, flush=True)

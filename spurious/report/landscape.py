@@ -67,11 +67,13 @@ def _lowest(node, children, losses, count) -> float:
 
 def path_profiles_figure(network: dict, title: str = "") -> Figure | None:
     """The loss along the band that sets each minimum's lowest barrier to the target (minimum 0),
-    against the position on the path (0: the band's first end, 1: its second)."""
+    against the position on the path (0: the band's first end, 1: its second); minima whose lowest
+    barrier's saddle came from a single-ended search or an index reduction have no curve."""
     from .tables import lowest_barriers
 
+    # a saddle found by a single-ended search or an index reduction has no band to draw
     found = [(i, search) for i, item in lowest_barriers(network).items() if item is not None
-             for search in [item[1]]]
+             for search in [item[1]] if search.get("path_losses") is not None]
     if not found:
         return None
     figure = Figure(figsize=(6.0, 4.0))

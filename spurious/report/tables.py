@@ -238,8 +238,9 @@ def transition_rows(report: LandscapeReport) -> list[dict]:
 
 
 TRANSITION_NOTES = ["spurious landscape explore: nudged elastic bands (climbing image) from each minimum family to the "
-                    "global minimum's, highest image polished to a critical point, confirmed by descent along +- its "
-                    "negative eigenvector; barrier: the lowest saddle level joining the minimum to the global minimum "
+                    "global minimum's, highest image refined by eigenvector following to an index-1 saddle (index reduction "
+                    "below a higher-index peak; gentlest ascent from minima no band joined), confirmed by descent along "
+                    "+- its negative eigenvector; barrier: the lowest saddle level joining the minimum to the global minimum "
                     "over the saddles found, minus its loss; certified: ball arithmetic proves a critical point of that "
                     "index within the certificate's radius, its loss in the interval shown (exact rationals rounded)"]
 
