@@ -136,7 +136,6 @@ def test_index_reduction_goes_from_a_maximum_to_every_saddle_below_it():
 
 def test_a_candidate_that_reaches_no_critical_point_is_no_saddle():
     # f = x - y^2 has no critical point: whatever the refinement does, the candidate joins nothing
-    import jax.numpy as jnp
     problem = sp.Problem.from_loss(lambda p: p[0] - p[1] ** 2, shape=(2,), name="slope")
     found, = tr._finish(problem, np.array([[0.3, 0.2]]), sp.Tolerances(), None)
     assert found["morse_index"] == -1 and found["descends_to"] is None and found["grad_norm"] >= 1.0
@@ -146,7 +145,6 @@ def test_eigenvector_following_ignores_the_flat_directions_of_a_continuous_symme
     # f = (x^2 + y^2 - 1)^2 - 0.01 z^2 + z^4: rotations about z are a symmetry; its index-1 saddles form
     # the ring x^2 + y^2 = 1, z = 0. Off the ring the rotation direction has negative curvature; it must
     # not take the uphill slot from the true unstable mode z
-    import jax.numpy as jnp
     from spurious.problems.base import LossProblem
 
     class Ring(LossProblem):
