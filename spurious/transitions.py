@@ -8,9 +8,11 @@ component along the tangent removed) plus a spring force along it that keeps the
 tangent is Henkelman & Jonsson's upwind estimate (J. Chem. Phys. 113, 9978, 2000). After
 `climb_after` iterations the highest image climbs: it feels the gradient with its tangent component
 reversed, and so converges to the saddle on the path (Henkelman, Uberuaga & Jonsson, J. Chem. Phys.
-113, 9901, 2000). The climbing image is then Newton-polished (the analysis's polish), its Hessian
-spectrum gives its Morse index, and descent from it along +- its negative eigenvector must reach the
-two minima (up to symmetry) for the transition to count as connecting them.
+113, 9901, 2000). The climbing image is then refined by eigenvector following (`Following`) and
+the analysis's Newton polish, its Hessian spectrum gives its Morse index, and descent from it along
++- its negative eigenvector must reach the two minima (up to symmetry) for the transition to count as
+connecting them. Single-ended searches (`gentlest_ascent`) start from one minimum; index reduction
+(`lower_saddles`) goes from a critical point of higher index to the index-1 saddles below it.
 """
 from __future__ import annotations
 

@@ -130,3 +130,16 @@ def test_eigenvector_following_reaches_a_saddle_a_newton_polish_misses():
     # from the first point Newton's method does not reach the A-C saddle (it is rejected or goes elsewhere)
     polished = sp.polish(problem, near[:1], sp.Tolerances(polish_radius=1.0))[0]
     assert np.max(np.abs(polished[0] - reached[0])) > 1e-3
+
+
+def test_a_barrier_set_by_a_single_ended_search_has_a_table_row_and_no_path_curve():
+    from spurious.report.landscape import path_profiles_figure
+    from spurious.report.tables import lowest_barriers
+
+    network = {"minima": [{"label": "global", "loss": 0.0}, {"label": "F1", "loss": 0.5}],
+               "searches": [{"from": 1, "to": None, "kind": "ascent", "saddle_loss": 0.75, "morse_index": 1,
+                             "path_losses": None, "certified": None}],
+               "edges": [{"a": 1, "b": 0, "search": 0}]}
+    barrier, search = lowest_barriers(network)[1]
+    assert barrier == 0.25 and search["kind"] == "ascent"
+    assert path_profiles_figure(network) is None
