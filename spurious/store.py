@@ -260,6 +260,27 @@ def check_store_path(path: str, create: bool = True):
     check_output_file(path, "--store")  # a new store is a new file, checked as every output file is
 
 
+#: the study locks this process holds: token -> (store path, study key)
+_HELD_LOCKS: dict[str, tuple[str, str]] = {}
+
+
+def release_held_locks(timeout: float = 2.0) -> None:
+    """Delete this process's lock rows, each in a connection of its own: for a hard exit after a
+    signal (the CLI's grace timer), when the main thread is still inside a compiled kernel and cannot
+    unwind to its own release. The rows are only ever this process's (matched by token); a store
+    that cannot be written within `timeout` keeps its row, which the next run sees is stale."""
+    for token, (path, key) in list(_HELD_LOCKS.items()):
+        try:
+            db = sqlite3.connect(path, timeout=timeout, isolation_level=None)
+            try:
+                db.execute("DELETE FROM locks WHERE study = ? AND token = ?", (key, token))
+            finally:
+                db.close()
+            _HELD_LOCKS.pop(token, None)
+        except sqlite3.Error:
+            pass
+
+
 class Store:
     """An embedded SQLite store.
 
@@ -467,11 +488,13 @@ class Store:
             db.execute("INSERT OR REPLACE INTO locks VALUES (?,?,?,?,?,?,?)",
                        (key, token, os.getpid(), socket.gethostname(), _proc_start(os.getpid()), time.time(),
                         command))
+        _HELD_LOCKS[token] = (self.path, key)
         return token
 
     def release(self, key: str, token: str):
         with self._write() as db:
             db.execute("DELETE FROM locks WHERE study = ? AND token = ?", (key, token))
+        _HELD_LOCKS.pop(token, None)
 
     def _check_token(self, db, key: str, token: str):
         row = db.execute("SELECT token, pid FROM locks WHERE study = ?", (key,)).fetchone()

@@ -156,6 +156,19 @@ def test_a_lock_left_by_a_dead_process_is_taken_over(tmp_path):
         assert store.db.execute("SELECT token FROM locks WHERE study='fake'").fetchone()[0] == token
 
 
+def test_the_hard_exit_after_a_signal_releases_the_locks_the_process_holds(tmp_path):
+    # the CLI's grace timer exits with os._exit when the main thread cannot unwind (stuck in a compiled
+    # kernel on a loaded machine); it must not leave the study locked
+    path = tmp_path / "s.db"
+    Store(path).close()
+    code = ("import sys; from spurious.store import Store; from spurious.cli import _exit_now; "
+            f"store = Store({str(path)!r}); store.acquire('fake'); store.acquire('other'); _exit_now(143)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 143 and done.stderr.strip() == "spurious: terminated"
+    with Store(path, read_only=True, create=False) as store:
+        assert store.db.execute("SELECT COUNT(*) FROM locks").fetchone()[0] == 0
+
+
 def test_readers_work_while_a_writer_holds_a_transaction(filled):
     config, store, cells = filled
     store.db.execute("BEGIN IMMEDIATE")

@@ -50,6 +50,9 @@ _signalled: list[int] = []  # exit code of the first signal received
 
 def _exit_now(code: int):
     try:
+        store = sys.modules.get("spurious.store")
+        if store is not None:  # a study's lock still held: the main thread never got to release it
+            store.release_held_locks()
         sys.stderr.write(MESSAGES[code] + "\n")
         sys.stderr.flush()
     finally:
