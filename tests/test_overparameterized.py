@@ -56,6 +56,7 @@ def test_wider_student_runs_end_at_the_global_value_with_consistent_classes():
     assert problem.nonsmooth_distance(family.representative) >= np.sort(norms)[-9] - 1e-9
 
 
+@pytest.mark.slow  # the followed runs take about 10^6 steps each (sublinear convergence at n > k): 45-75 s
 def test_early_decisions_change_no_outcome_of_the_2018_statistic():
     """k = 6, n = 7: the same runs with the stop at the global value and followed to the 2018 stop
     criterion (max_i |2 pi grad_i F| <= 1e-9) end on the same side of 1e-3, in the same class."""
