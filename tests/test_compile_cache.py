@@ -5,7 +5,7 @@ import os
 import subprocess
 import sys
 
-from spurious.core.setup import CACHE_VARIABLE, compile_cache_dir
+from spurious.core.setup import CACHE_VARIABLE, compile_cache_dir, machine_kind
 
 # a fresh process: multistart and analysis at k = 4, reporting the losses and how many kernels were
 # loaded from the cache instead of compiled
@@ -30,12 +30,12 @@ def fresh_process(env):
 
 
 def test_a_second_process_loads_its_kernels_from_the_cache_and_gets_the_same_numbers(tmp_path):
-    folder = tmp_path / "kernels"
-    first = fresh_process({CACHE_VARIABLE: str(folder)})
+    first = fresh_process({CACHE_VARIABLE: str(tmp_path / "kernels")})
+    folder = tmp_path / "kernels" / machine_kind()
     assert first["cache"] == str(folder)
     kernels = [p for p in folder.iterdir() if p.name.endswith("-cache")]
     assert len(kernels) >= 2
-    second = fresh_process({CACHE_VARIABLE: str(folder)})
+    second = fresh_process({CACHE_VARIABLE: str(tmp_path / "kernels")})
     # every kernel the first process wrote is read back (and one the first read back itself, if any)
     assert second["hits"] >= len(kernels) + first["hits"] - 1 and second["hits"] > first["hits"]
     assert second["loss"] == first["loss"] and second["cls"] == first["cls"]
@@ -49,10 +49,10 @@ def test_a_second_process_loads_its_kernels_from_the_cache_and_gets_the_same_num
 def test_the_cache_goes_to_the_user_cache_folder_and_is_left_off_where_it_cannot_be_written(tmp_path, monkeypatch):
     monkeypatch.delenv(CACHE_VARIABLE, raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    assert compile_cache_dir() == str(tmp_path / "xdg" / "spurious" / "xla")
+    assert compile_cache_dir() == str(tmp_path / "xdg" / "spurious" / "xla" / machine_kind())
     monkeypatch.delenv("XDG_CACHE_HOME")
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    assert compile_cache_dir() == str(tmp_path / "home" / ".cache" / "spurious" / "xla")
+    assert compile_cache_dir() == str(tmp_path / "home" / ".cache" / "spurious" / "xla" / machine_kind())
     for off in ("off", "OFF", ""):
         monkeypatch.setenv(CACHE_VARIABLE, off)
         assert compile_cache_dir() is None

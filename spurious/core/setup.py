@@ -1,6 +1,8 @@
 """JAX set-up shared by every stage: float64 everywhere, the choice of device, and the on-disk cache
 of compiled kernels."""
+import hashlib
 import os
+import platform
 
 import jax
 
@@ -14,17 +16,31 @@ CACHE_BYTES = 2 ** 30
 CACHE_MIN_COMPILE_SECONDS = 0.2
 
 
+def machine_kind() -> str:
+    """A short fingerprint of the processor's architecture and instruction sets: compiled CPU
+    kernels use the host's vector instructions, and a home folder shared by a cluster's machines
+    must not hand one machine's kernels to another that lacks them (JAX's cache key does not say)."""
+    described = platform.machine()
+    try:
+        with open("/proc/cpuinfo") as info:
+            described += "".join(sorted({line for line in info if line.startswith(("flags", "model name"))}))
+    except OSError:
+        described += platform.processor()
+    return hashlib.sha256(described.encode()).hexdigest()[:12]
+
+
 def compile_cache_dir() -> str | None:
     """The folder of the on-disk kernel cache: $SPURIOUS_COMPILE_CACHE, else the user's cache folder
-    ($XDG_CACHE_HOME or ~/.cache)/spurious/xla; None where it is turned off ("off") or cannot be
-    made or written (the cache is then left off: it only saves time)."""
+    ($XDG_CACHE_HOME or ~/.cache)/spurious/xla, in either case in a subfolder per `machine_kind`;
+    None where it is turned off ("off") or cannot be made or written (the cache is then left off:
+    it only saves time)."""
     chosen = os.environ.get(CACHE_VARIABLE)
     if chosen is not None and chosen.strip().lower() in ("", "off", "0", "none"):
         return None
     if chosen is None:
         base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
         chosen = os.path.join(base, "spurious", "xla")
-    folder = os.path.abspath(chosen)
+    folder = os.path.join(os.path.abspath(chosen), machine_kind())
     try:
         os.makedirs(folder, exist_ok=True)
     except OSError:
