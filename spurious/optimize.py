@@ -202,7 +202,7 @@ def _build(problem: Problem, what: str, *static):
     if what == "init":
         return jax.jit(jax.vmap(lambda seed, run: problem.init(run_key(seed, run)), in_axes=(None, 0)))
     if what == "loss":
-        return jax.jit(jax.vmap(problem.loss))
+        return jax.jit(jax.vmap(problem.loss), compiler_options=_jax.step_compiler_options())
     if what == "advance":
         settings, steps_per_call = static
         return _advance_kernel(problem, settings, steps_per_call)
@@ -256,13 +256,12 @@ def _advance_kernel(problem: Problem, settings: GradientDescent, steps_per_call:
         live = ~done & (steps < settings.max_steps) & (halvings <= settings.max_halvings)
         return (i < steps_per_call) & jnp.any(live)
 
-    @jax.jit
     def advance(params, start, step, steps, halvings, done, reason, gnorm, previous, rise, scale):
         carry = (0, params, start, step, steps, halvings, done, reason, gnorm, previous, rise, scale)
         _, params, _, *rest = jax.lax.while_loop(cond, body, carry)
         return (params, *rest)
 
-    return advance
+    return jax.jit(advance, compiler_options=_jax.step_compiler_options())
 
 
 def _newton_kernel(problem: Problem, iterations: int, norm, grad_tol: float):

@@ -5,6 +5,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from spurious.core.setup import CACHE_VARIABLE, compile_cache_dir, machine_kind
 
 # a fresh process: multistart and analysis at k = 4, reporting the losses and how many kernels were
@@ -68,3 +70,25 @@ def test_the_cache_goes_to_the_user_cache_folder_and_is_left_off_where_it_cannot
         assert compile_cache_dir() is None or os.geteuid() == 0  # root writes anywhere
     finally:
         read_only.chmod(0o700)
+
+
+def test_the_engine_s_compiler_options_change_rounding_only_and_an_unknown_option_is_dropped(monkeypatch):
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    import spurious as sp
+    from spurious.core import setup
+
+    problem = sp.ReLUTeacherStudent(7, 7)
+    points = jnp.asarray(sp.starts(problem, 1, np.arange(64)))
+    step = jax.vmap(problem.loss_and_grad)
+    if setup.step_compiler_options() is None:
+        pytest.skip("this jaxlib has no YNN fusion option: the engine compiles with XLA's defaults")
+    tuned = jax.jit(step, compiler_options=setup.step_compiler_options())(points)
+    default = jax.jit(step)(points)
+    for a, b in zip(tuned, default):
+        np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=0, atol=1e-13)
+    monkeypatch.setattr(setup, "STEP_COMPILER_OPTIONS", {"xla_cpu_experimental_ynn_fusion_type": "NO_SUCH_TYPE"})
+    monkeypatch.setattr(setup, "_step_options", [])
+    assert setup.step_compiler_options() is None
