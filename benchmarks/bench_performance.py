@@ -96,6 +96,10 @@ def table(args):
 
     lo, hi = (int(x) for x in args.ks.split("-"))
     total, numpy_total = 0.0, 0.0
+    cache = jax.config.jax_compilation_cache_dir
+    kept = len([f for f in os.listdir(cache) if f.endswith("-cache")]) if cache and os.path.isdir(cache) else 0
+    print(f"kernel cache: {cache or 'off'} ({kept} kernels in it before this run: "
+          f"{'warm' if kept else 'cold, every kernel compiled'})")
     print(f"{'k':>3} {'runs':>5} {'seconds':>8} {'spurious %':>10} {'numpy s/run':>11}")
     for k in range(lo, hi + 1):
         problem = sp.ReLUTeacherStudent(k, k)

@@ -202,7 +202,7 @@ def _build(problem: Problem, what: str, *static):
     if what == "init":
         return jax.jit(jax.vmap(lambda seed, run: problem.init(run_key(seed, run)), in_axes=(None, 0)))
     if what == "loss":
-        return jax.jit(jax.vmap(problem.loss), compiler_options=_jax.step_compiler_options())
+        return jax.jit(jax.vmap(problem.loss), compiler_options=_jax.known_compiler_options(problem.step_compiler_options))
     if what == "advance":
         settings, steps_per_call = static
         return _advance_kernel(problem, settings, steps_per_call)
@@ -261,7 +261,7 @@ def _advance_kernel(problem: Problem, settings: GradientDescent, steps_per_call:
         _, params, _, *rest = jax.lax.while_loop(cond, body, carry)
         return (params, *rest)
 
-    return jax.jit(advance, compiler_options=_jax.step_compiler_options())
+    return jax.jit(advance, compiler_options=_jax.known_compiler_options(problem.step_compiler_options))
 
 
 def _newton_kernel(problem: Problem, iterations: int, norm, grad_tol: float):

@@ -72,7 +72,7 @@ def test_the_cache_goes_to_the_user_cache_folder_and_is_left_off_where_it_cannot
         read_only.chmod(0o700)
 
 
-def test_the_engine_s_compiler_options_change_rounding_only_and_an_unknown_option_is_dropped(monkeypatch):
+def test_a_problem_s_step_compiler_options_change_rounding_only_and_unknown_ones_are_dropped():
     import jax
     import jax.numpy as jnp
     import numpy as np
@@ -80,15 +80,18 @@ def test_the_engine_s_compiler_options_change_rounding_only_and_an_unknown_optio
     import spurious as sp
     from spurious.core import setup
 
-    problem = sp.ReLUTeacherStudent(7, 7)
+    problem = sp.ReLUTeacherStudent(7, 7)  # the difference form's step names them
+    assert problem.step_compiler_options == setup.OWN_REDUCTIONS
+    assert sp.ReLUTeacherStudent(16, 16).step_compiler_options is None  # the Gram form's: XLA's defaults
+    options = setup.known_compiler_options(problem.step_compiler_options)
+    if options is None:
+        pytest.skip("this jaxlib has no YNN fusion option: the engine compiles with XLA's defaults")
     points = jnp.asarray(sp.starts(problem, 1, np.arange(64)))
     step = jax.vmap(problem.loss_and_grad)
-    if setup.step_compiler_options() is None:
-        pytest.skip("this jaxlib has no YNN fusion option: the engine compiles with XLA's defaults")
-    tuned = jax.jit(step, compiler_options=setup.step_compiler_options())(points)
+    tuned = jax.jit(step, compiler_options=options)(points)
     default = jax.jit(step)(points)
     for a, b in zip(tuned, default):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=0, atol=1e-13)
-    monkeypatch.setattr(setup, "STEP_COMPILER_OPTIONS", {"xla_cpu_experimental_ynn_fusion_type": "NO_SUCH_TYPE"})
-    monkeypatch.setattr(setup, "_step_options", [])
-    assert setup.step_compiler_options() is None
+    assert setup.known_compiler_options({"xla_cpu_experimental_ynn_fusion_type": "NO_SUCH_TYPE"}) is None
+    assert setup.known_compiler_options({"xla_no_such_option": True}) is None
+    assert setup.known_compiler_options(None) is None

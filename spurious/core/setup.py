@@ -90,23 +90,26 @@ def resolve_device(device: str = "auto"):
 
 
 #: XLA:CPU hands reductions, and dots fused with their neighbours, to the YNNPACK library by default;
-#: for the engine's small batched reductions (sums over 6 to 100 coordinates) its own fused loops are
-#: faster (the 2018 step: 1.45x at k = 12, 1.25x at k = 20), while single dots stay with YNNPACK
-STEP_COMPILER_OPTIONS = {"xla_cpu_experimental_ynn_fusion_type": "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT"}
-_step_options: list = []
+#: these options keep single dots there and leave reductions to XLA's own fused loops (a problem
+#: names them as its `step_compiler_options` where its step is faster so)
+OWN_REDUCTIONS = {"xla_cpu_experimental_ynn_fusion_type": "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT"}
+_known_options: dict = {}
 
 
-def step_compiler_options() -> dict | None:
-    """STEP_COMPILER_OPTIONS where this jaxlib knows them (checked once by compiling a sum), else
-    None: an older or newer XLA without the option compiles the engine with its defaults."""
-    if not _step_options:
+def known_compiler_options(options: dict | None) -> dict | None:
+    """`options` where this jaxlib accepts them (checked once per set, by compiling a sum), else
+    None: an XLA without them compiles with its defaults."""
+    if not options:
+        return None
+    key = tuple(sorted(options.items()))
+    if key not in _known_options:
         try:
-            jax.jit(lambda x: x.sum(axis=-1), compiler_options=STEP_COMPILER_OPTIONS).lower(
+            jax.jit(lambda x: x.sum(axis=-1), compiler_options=dict(options)).lower(
                 jax.ShapeDtypeStruct((2, 2), "float64")).compile()
-            _step_options.append(dict(STEP_COMPILER_OPTIONS))
+            _known_options[key] = dict(options)
         except Exception:  # noqa: BLE001  (XLA reports an unknown option or value in several ways)
-            _step_options.append(None)
-    return _step_options[0]
+            _known_options[key] = None
+    return _known_options[key]
 
 
 def cpu_threads() -> int:

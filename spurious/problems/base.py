@@ -16,6 +16,7 @@ analyze, certify, studies and reports are written against this interface only:
     split, splitting_blocks    one more neuron by splitting one in two, and the curvature of that split
                                (two-layer networks of a homogeneous activation; others refuse)
     params()                   plain JSON data that rebuilds it: registry.build(name, params()) == problem
+    step_compiler_options      XLA options for the engine's compiled step (None: XLA's defaults)
 
 All landscape methods take one point (an array of `shape`); the engine vmaps them over many starts.
 A subclass that defines only `shape` and `loss` is a complete problem.
@@ -49,6 +50,9 @@ class Problem:
     stop_norm: str = "frobenius"
     #: the protocol (a key of `protocols()`) used when none is asked for
     default_protocol: str = "default"
+    #: XLA compiler options for the engine's step kernels where they make this problem's step faster
+    #: (e.g. core.setup.OWN_REDUCTIONS); options this jaxlib does not know are dropped. None: defaults
+    step_compiler_options: dict | None = None
 
     # -- landscape -----------------------------------------------------------------
     def loss(self, params: jax.Array) -> jax.Array:

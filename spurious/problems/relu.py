@@ -16,6 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..core import setup as _setup  # noqa: F401  (float64 before any array)
+from ..core.setup import OWN_REDUCTIONS
 from ..core.errors import NonSmoothPoint, SpuriousError
 from .symmetry import NeuronAndCoordinatePermutations, NeuronPermutations
 from .base import Problem
@@ -350,6 +351,13 @@ class ReLUTeacherStudent(Problem):
             w, self._teacher, self._teacher_self_loss, self.identity_teacher))(params)
         return jax.lax.cond(jnp.min(closest) < NEAR_PARALLEL,
                             lambda: jax.vmap(self.loss_and_grad)(params), lambda: (loss, grad))
+
+    @property
+    def step_compiler_options(self):
+        """The difference form's step (below GRAM_MIN_SIZE) sums over d for every pair: XLA's own
+        fused loops do that faster than YNNPACK's (1000 runs at k = 12: 1.1x); the Gram form's dots
+        are faster fused by YNNPACK with their neighbours (XLA's defaults; 1.1x slower without)."""
+        return None if self.size >= GRAM_MIN_SIZE else OWN_REDUCTIONS
 
     def hessian(self, params):
         return population_hessian(params, self._teacher)
