@@ -202,7 +202,7 @@ def _build(problem: Problem, what: str, *static):
     if what == "init":
         return jax.jit(jax.vmap(lambda seed, run: problem.init(run_key(seed, run)), in_axes=(None, 0)))
     if what == "loss":
-        return jax.jit(jax.vmap(problem.loss), compiler_options=_jax.known_compiler_options(problem.step_compiler_options))
+        return _step_jit(problem, jax.vmap(problem.loss))
     if what == "advance":
         settings, steps_per_call = static
         return _advance_kernel(problem, settings, steps_per_call)
@@ -211,6 +211,11 @@ def _build(problem: Problem, what: str, *static):
         build = _newton_cg_kernel if matrix_free else _newton_kernel
         return build(problem, iterations, stop_norm_fn(stop_norm), grad_tol)
     raise KeyError(what)
+
+
+def _step_jit(problem: Problem, fn):
+    """jit with the problem's compiler options for its step (those this jaxlib knows)."""
+    return jax.jit(fn, compiler_options=_jax.known_compiler_options(problem.step_compiler_options))
 
 
 def _advance_kernel(problem: Problem, settings: GradientDescent, steps_per_call: int):
@@ -261,7 +266,7 @@ def _advance_kernel(problem: Problem, settings: GradientDescent, steps_per_call:
         _, params, _, *rest = jax.lax.while_loop(cond, body, carry)
         return (params, *rest)
 
-    return jax.jit(advance, compiler_options=_jax.known_compiler_options(problem.step_compiler_options))
+    return _step_jit(problem, advance)
 
 
 def _newton_kernel(problem: Problem, iterations: int, norm, grad_tol: float):

@@ -50,8 +50,8 @@ def compile_cache_dir() -> str | None:
 
 def _use_compile_cache():
     """Kernels compiled once are loaded from disk by every later process (a second run of a study,
-    each worker of a cluster on the same machine, each command of a session): at k = 12 the compiles
-    are a third of a 1000-run multistart. A cache folder set for JAX itself is left as it is."""
+    each worker of a cluster on the same machine, each command of a session; what it saves is in
+    benchmarks/RESULTS.md). A cache folder set for JAX itself is left as it is."""
     if jax.config.jax_compilation_cache_dir:
         return
     try:

@@ -355,8 +355,8 @@ class ReLUTeacherStudent(Problem):
     @property
     def step_compiler_options(self):
         """The difference form's step (below GRAM_MIN_SIZE) sums over d for every pair: XLA's own
-        fused loops do that faster than YNNPACK's (1000 runs at k = 12: 1.1x); the Gram form's dots
-        are faster fused by YNNPACK with their neighbours (XLA's defaults; 1.1x slower without)."""
+        fused loops do that faster than YNNPACK's; the Gram form's dots are faster fused by YNNPACK
+        with their neighbours, XLA's defaults (measured in benchmarks/RESULTS.md)."""
         return None if self.size >= GRAM_MIN_SIZE else OWN_REDUCTIONS
 
     def hessian(self, params):
