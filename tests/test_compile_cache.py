@@ -5,8 +5,13 @@ import os
 import subprocess
 import sys
 
+import jax
+import jax.numpy as jnp
+import numpy as np
 import pytest
 
+import spurious as sp
+from spurious.core import setup
 from spurious.core.setup import CACHE_VARIABLE, compile_cache_dir, machine_kind
 
 # a fresh process: multistart and analysis at k = 4, reporting the losses and how many kernels were
@@ -73,13 +78,6 @@ def test_the_cache_goes_to_the_user_cache_folder_and_is_left_off_where_it_cannot
 
 
 def test_a_problem_s_step_compiler_options_change_rounding_only_and_unknown_ones_are_dropped():
-    import jax
-    import jax.numpy as jnp
-    import numpy as np
-
-    import spurious as sp
-    from spurious.core import setup
-
     problem = sp.ReLUTeacherStudent(7, 7)  # the difference form's step names them
     assert problem.step_compiler_options == setup.OWN_REDUCTIONS
     assert sp.ReLUTeacherStudent(16, 16).step_compiler_options is None  # the Gram form's: XLA's defaults
