@@ -365,6 +365,18 @@ def _bucket(count: int, pool: int, smallest: int = 8) -> int:
     return min(size, pool)
 
 
+def _newton_now(waited: np.ndarray, live: int) -> np.ndarray:
+    """The slots to try Newton on now, given how many syncs each has waited since it became ready
+    (-1: not ready) and the number of live runs. A try costs about the same for one point as for a
+    full chunk (padded to HESSIAN_CHUNK), and a waiting run goes on descending in a slot that the pool
+    steps anyway; so tries wait for full chunks, but at most NEWTON_WAIT syncs, and not once half of
+    the live runs are waiting (then nothing else keeps the pool busy)."""
+    ready = np.flatnonzero(waited >= 0)
+    if len(ready) % HESSIAN_CHUNK and waited.max() < NEWTON_WAIT and 2 * len(ready) < live:
+        ready = ready[: len(ready) - len(ready) % HESSIAN_CHUNK]
+    return ready
+
+
 def _shrunk(pool: int, live: int, smallest: int = 4, factor: int = 4) -> int:
     """Pool size once no starts are left: divide by `factor` while `live` runs still fit (not below
     `smallest`). Finished runs left in the pool cost a full step each until it shrinks; each new
@@ -396,6 +408,8 @@ MAX_SEED = 2**63
 MAX_RUNS = 2**32
 #: newton tries and the analysis's spectra take Hessians in chunks of this many points
 HESSIAN_CHUNK = 16
+#: syncs a run ready for a Newton try may wait for others to fill a chunk
+NEWTON_WAIT = 4
 #: above this many parameters no dense Hessian is formed: the engine's Newton steps (conjugate gradients),
 #: the analysis's polish (MINRES) and spectra (Lanczos) use Hessian-vector products (at 4000 a chunk of
 #: dense Hessians holds 2 GiB)
@@ -519,6 +533,7 @@ def _descend(problem, start_points, runs, settings, progress, platform):
     newton_tried_at = np.full(pool, np.inf)
     previous_gnorm = np.full(pool, np.inf)  # stop norm at the last sync
     previous_rate = np.full(pool, np.inf)  # its shrink factor over the sync before
+    waited = np.full(pool, -1)  # syncs since the run became ready for a Newton try (-1: not ready)
     next_run, finished = 0, 0
 
     def refill(slots):
@@ -541,6 +556,7 @@ def _descend(problem, start_points, runs, settings, progress, platform):
             newton_tried_at[take] = np.inf
             previous_gnorm[take] = np.inf
             previous_rate[take] = np.inf
+            waited[take] = -1
             next_run += len(take)
 
     def harvest(slots, status, by_newton=False):
@@ -556,6 +572,7 @@ def _descend(problem, start_points, runs, settings, progress, platform):
             out_rise[r] = rise[slot]
             slot_run[slot] = -1
             done[slot] = True
+            waited[slot] = -1
         finished += len(slots)
 
     refill(np.arange(pool))
@@ -584,15 +601,18 @@ def _descend(problem, start_points, runs, settings, progress, platform):
                 steady = (rate < 1.0) & (np.abs(rate - previous_rate) <= 0.05 * rate)
             previous_rate = np.where(np.isfinite(rate), rate, np.inf)
             previous_gnorm = gnorm.copy()
-            ready = np.flatnonzero(live & steady & (gnorm <= settings.newton_switch)
-                                   & (gnorm <= settings.newton_retry * newton_tried_at))
+            waited[waited >= 0] += 1
+            waited[(waited < 0) & live & steady & (gnorm <= settings.newton_switch)
+                   & (gnorm <= settings.newton_retry * newton_tried_at)] = 0
+            ready = _newton_now(waited, int(live.sum()))
             if len(ready):
+                waited[ready] = -1
                 newton_tried_at[ready] = gnorm[ready]
                 newton = _kernel(problem, "newton", settings.newton_iterations, settings.stop_norm, settings.grad_tol,
                                  problem.size > MATRIX_FREE_LIMIT)
                 # always in chunks of 16 (padded): one compiled size, and on the CPU XLA compiles the
                 # Hessian of a batch of 16 into vectorized code, 2-4x faster per point than batches of 1-8
-                x, pd, moved, final_norm = chunked(newton, params[ready], chunk=16, pad_to_chunk=True)
+                x, pd, moved, final_norm = chunked(newton, params[ready], chunk=HESSIAN_CHUNK, pad_to_chunk=True)
                 accept = pd & np.isfinite(final_norm) & (final_norm <= settings.grad_tol) & (
                     moved <= settings.newton_radius)
                 accepted = ready[accept]
@@ -609,9 +629,9 @@ def _descend(problem, start_points, runs, settings, progress, platform):
             if len(live) and target < len(slot_run):
                 keep = np.concatenate([live, free[: target - len(live)]])
                 (slot_run, params, start, step, steps, halvings, done, reason, gnorm, previous, rise, scale,
-                 newton_tried_at, previous_gnorm, previous_rate) = (
+                 newton_tried_at, previous_gnorm, previous_rate, waited) = (
                     a[keep] for a in (slot_run, params, start, step, steps, halvings, done, reason, gnorm, previous,
-                                      rise, scale, newton_tried_at, previous_gnorm, previous_rate))
+                                      rise, scale, newton_tried_at, previous_gnorm, previous_rate, waited))
         if progress is not None:
             progress(finished, runs)
 

@@ -215,3 +215,30 @@ def test_newton_finishes_runs_to_rounding_so_polish_has_nothing_left(k7_result):
     frobenius = np.array([np.linalg.norm(np.asarray(p.grad(w))) for w in e.params[converged]])
     assert np.all(frobenius <= 1e-12)
     np.testing.assert_allclose(a.params[converged], e.params[converged], atol=1e-14)
+
+
+def test_newton_tries_wait_for_full_chunks_but_not_for_long():
+    from spurious.optimize import HESSIAN_CHUNK, NEWTON_WAIT, _newton_now
+
+    waited = np.full(64, -1)
+    waited[:5] = 0
+    assert len(_newton_now(waited, live=64)) == 0  # 5 ready of 64 live: wait for a full chunk
+    waited[:HESSIAN_CHUNK + 3] = 1
+    assert list(_newton_now(waited, live=64)) == list(range(HESSIAN_CHUNK))  # one full chunk, 3 wait on
+    waited[:3] = NEWTON_WAIT
+    assert len(_newton_now(waited, live=64)) == HESSIAN_CHUNK + 3  # waited long enough: all of them
+    waited[:] = -1
+    waited[:4] = 0
+    assert len(_newton_now(waited, live=8)) == 4  # half the live runs wait: nothing to wait for
+    assert len(_newton_now(np.full(8, -1), live=8)) == 0
+
+
+def test_gathered_newton_tries_keep_every_class_of_pure_descent():
+    """A small pool refilled many times: Newton tries are gathered across syncs, and every run ends
+    in the class (and at the point) that gradient descent alone reaches."""
+    problem, settings = ReLUTeacherStudent(7, 7), dict(pool=16, sync_steps=50, global_stop=None)
+    pure = sp.run(problem, runs=48, seed=3, optimizer=GradientDescent(newton_switch=None, **settings))
+    gathered = sp.run(problem, runs=48, seed=3, optimizer=GradientDescent(**settings))
+    assert gathered.endpoints.newton.sum() >= 16
+    np.testing.assert_array_equal(pure.analysis.cls, gathered.analysis.cls)
+    np.testing.assert_allclose(pure.analysis.loss, gathered.analysis.loss, atol=1e-10)
