@@ -130,9 +130,10 @@ def _identity_teacher_angles(units):
     return atan2_upper(sin, units), sin
 
 
-#: the Gram-matrix step pays from this many parameters up: below, XLA's compile of the batch-level
-#: conditional (both branches) costs more than the steps save (k = n = d <= 12: the table got slower)
-GRAM_MIN_SIZE = 256
+#: the Gram-matrix step pays from this many parameters up (k = n = d >= 14): below, the difference
+#: form with XLA's own reductions is as fast or faster, and compiles once instead of twice (the
+#: batch-level conditional holds both forms)
+GRAM_MIN_SIZE = 196
 #: pairs of student neurons with |u_i - u_j|^2 below this (an angle under 18.2 degrees) need the
 #: difference form of their angle; the Gram form's few-ulp absolute error is 1e-14 relative above it
 NEAR_PARALLEL = 0.1
