@@ -51,7 +51,8 @@ class GradientDescent:
     syncs, as it does near a nondegenerate minimum), try chord-Newton (`newton_iterations`
     steps with the Hessian of the starting point); it finishes the run only if that Hessian is
     positive definite, the stop norm reaches grad_tol, and the point moves at most
-    `newton_radius`. A failed try is repeated once the norm has shrunk by `newton_retry`.
+    `newton_radius`. A failed try is repeated once the norm has shrunk by `newton_retry`. Ready
+    runs go on descending until a chunk of them is ready (`_newton_now`), and are tried together.
     None: pure gradient descent, as in the papers.
     global_stop: a run whose loss comes within global_stop of the problem's known global value, its
     descent monotone so far, stops there ('global'): it ends in the set of global minima, whose points
