@@ -611,8 +611,8 @@ def _descend(problem, start_points, runs, settings, progress, platform):
                 newton_tried_at[ready] = gnorm[ready]
                 newton = _kernel(problem, "newton", settings.newton_iterations, settings.stop_norm, settings.grad_tol,
                                  problem.size > MATRIX_FREE_LIMIT)
-                # always in chunks of 16 (padded): one compiled size, and on the CPU XLA compiles the
-                # Hessian of a batch of 16 into vectorized code, 2-4x faster per point than batches of 1-8
+                # always in chunks of HESSIAN_CHUNK (padded): one compiled size, and on the CPU XLA compiles
+                # the Hessians of a batch of 16 into vectorized code, 2-4x faster per point than batches of 1-8
                 x, pd, moved, final_norm = chunked(newton, params[ready], chunk=HESSIAN_CHUNK, pad_to_chunk=True)
                 accept = pd & np.isfinite(final_norm) & (final_norm <= settings.grad_tol) & (
                     moved <= settings.newton_radius)

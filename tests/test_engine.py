@@ -235,7 +235,7 @@ def test_newton_tries_wait_for_full_chunks_but_not_for_long():
 
 def test_gathered_newton_tries_keep_every_class_of_pure_descent():
     """A small pool refilled many times: Newton tries are gathered across syncs, and every run ends
-    in the class (and at the point) that gradient descent alone reaches."""
+    in the class (and at the loss) that gradient descent alone reaches."""
     problem, settings = ReLUTeacherStudent(7, 7), dict(pool=16, sync_steps=50, global_stop=None)
     pure = sp.run(problem, runs=48, seed=3, optimizer=GradientDescent(newton_switch=None, **settings))
     gathered = sp.run(problem, runs=48, seed=3, optimizer=GradientDescent(**settings))
