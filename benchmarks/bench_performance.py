@@ -7,7 +7,8 @@
     python benchmarks/bench_performance.py profile  [--k 20] [--runs 1000] [--pool P]
 
 raw:    run-steps per second of the engine's compiled GD loop at k = n = d, against a plain JAX
-        version (vmap over runs, fixed-length fori_loop, arccos-based gradient, no compaction), and
+        version (vmap over runs, fixed-length fori_loop, arccos-based gradient, no compaction) and
+        against the engine with its JAX step instead of the native kernel (SPURIOUS_NATIVE=off), and
         the fraction of the float64 limit: measured float64 matmul rate / 9e4 flop per run-step.
 table:  end-to-end 2018 table (n = k, 2018 protocol, classification included), total time, against
         the per-run NumPy loop timed on a few runs of each k and scaled to the same run count.
@@ -24,6 +25,7 @@ import os
 import resource
 import sys
 import time
+import unittest.mock
 
 import numpy as np
 
@@ -68,25 +70,40 @@ def matmul_flops(device):
     return 2 * 2048 ** 3 / rate(f, x)
 
 
-def raw(args):
-    device = resolve_device(args.device)
-    k, pool, steps = args.k, args.pool, args.steps
+def engine_rate(device, k, pool, steps):
+    """Run-steps per second of the engine's compiled gradient-descent loop (`advance`)."""
     problem = sp.ReLUTeacherStudent(k, k)
     settings = sp.GradientDescent(grad_tol=1e-300, newton_switch=None, pool=pool, sync_steps=steps)
+    W = jnp.asarray(sp.starts(problem, 0, np.arange(pool)))
+    advance = _kernel(problem, "advance", settings, steps)
+    # params, start, step, steps, halvings, done, reason, gradient norm, previous loss, rise, scale
+    state = (W, W, jnp.full(pool, 0.1), jnp.zeros(pool, int), jnp.zeros(pool, int),
+             jnp.zeros(pool, bool), jnp.zeros(pool, jnp.int32), jnp.full(pool, jnp.inf), jnp.full(pool, jnp.inf),
+             jnp.full(pool, -jnp.inf), jnp.ones(pool))
+    return pool * steps / rate(advance, *state)
+
+
+def raw(args):
+    from spurious.core import native
+    from spurious.problems.relu import native_target
+
+    device = resolve_device(args.device)
+    k, pool, steps = args.k, args.pool, args.steps
     with jax.default_device(device):
+        engine = engine_rate(device, k, pool, steps)
+        step = "native kernel" if device.platform == "cpu" and native_target() else "JAX step"
+        # the engine's JAX step, the one it takes without a C++ compiler or with SPURIOUS_NATIVE=off
+        with unittest.mock.patch.dict(os.environ, {native.NATIVE_VARIABLE: "off"}):
+            jax_step = engine_rate(device, k, pool, steps)
+        problem = sp.ReLUTeacherStudent(k, k)
         W = jnp.asarray(sp.starts(problem, 0, np.arange(pool)))
-        advance = _kernel(problem, "advance", settings, steps)
-        # params, start, step, steps, halvings, done, reason, gradient norm, previous loss, rise, scale
-        state = (W, W, jnp.full(pool, 0.1), jnp.zeros(pool, int), jnp.zeros(pool, int),
-                 jnp.zeros(pool, bool), jnp.zeros(pool, jnp.int32), jnp.full(pool, jnp.inf), jnp.full(pool, jnp.inf),
-                 jnp.full(pool, -jnp.inf), jnp.ones(pool))
-        engine = pool * steps / rate(advance, *state)
         V = jnp.asarray(problem.teacher_weights)
         plain = jax.jit(jax.vmap(lambda w: jax.lax.fori_loop(0, steps, lambda i, x: x - 0.1 * plain_jax_grad(x, V), w)))
         baseline = pool * steps / rate(plain, W)
         limit = matmul_flops(device) / (FLOP_PER_RUN_STEP_K20 * (k / 20) ** 3)
     print(f"device {device.platform}, k = n = d = {k}, pool {pool}, {steps} steps per call")
-    print(f"  engine      {engine:.3e} run-steps/s")
+    print(f"  engine      {engine:.3e} run-steps/s ({step})")
+    print(f"  engine, JAX step {jax_step:.3e} run-steps/s   ratio {engine / jax_step:.2f}x")
     print(f"  plain JAX   {baseline:.3e} run-steps/s   ratio {engine / baseline:.2f}x")
     print(f"  float64 limit (matmul rate / flop per run-step) {limit:.3e}: engine at {engine / limit:.1%}")
 

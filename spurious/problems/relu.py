@@ -15,6 +15,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+import os
+
+from ..core import native
 from ..core import setup as _setup  # noqa: F401  (float64 before any array)
 from ..core.setup import OWN_REDUCTIONS
 from ..core.errors import NonSmoothPoint, SpuriousError
@@ -201,6 +204,26 @@ def _loss_and_grad(student, teacher, identity_teacher, teacher_self_loss, gram=F
     return (loss, grad, closest) if gram else (loss, grad)
 
 
+#: the native kernel's source (see its header for why it is faster than the JAX step)
+NATIVE_SOURCE = os.path.join(os.path.dirname(__file__), "relu_native.cc")
+
+
+def native_target() -> str | None:
+    """The registered name of the native kernel, None where it is off or cannot be built here."""
+    return native.ffi_target(NATIVE_SOURCE, "SpuriousReluLossAndGrad", "spurious_relu_loss_and_grad")
+
+
+def native_loss_and_grad_batch(students, teacher, teacher_self_loss, identity_teacher: bool = False):
+    """(F, grad F) of a float64 batch of students (runs, n, d) by the native CPU kernel, with every
+    angle in the difference form (full relative accuracy for nearly parallel pairs too). CPU only;
+    needs `native_target()`."""
+    call = jax.ffi.ffi_call(native_target(), (jax.ShapeDtypeStruct(students.shape[:1], jnp.float64),
+                                              jax.ShapeDtypeStruct(students.shape, jnp.float64)),
+                            vmap_method="sequential")
+    return call(students, jnp.asarray(teacher, jnp.float64), identity=np.int64(identity_teacher),
+                teacher_self_loss=np.float64(teacher_self_loss))
+
+
 def _normal_directions(units_a, diff, diff_norm, theta):
     """Unit vector n_ij orthogonal to a_i in the plane of (a_i, b_j), pointing towards b_j.
 
@@ -342,6 +365,17 @@ class ReLUTeacherStudent(Problem):
         return population_loss_and_grad(params, self._teacher, self._teacher_self_loss, self.identity_teacher)
 
     def loss_and_grad_batch(self, params):
+        """On the CPU, the native kernel where it can be built (core.native; a step several times
+        faster than the JAX one, see benchmarks/RESULTS.md); elsewhere the JAX path below."""
+        params = jnp.asarray(params)
+        if params.dtype != jnp.float64 or native_target() is None:
+            return self._jax_loss_and_grad_batch(params)
+        return jax.lax.platform_dependent(
+            params, cpu=lambda w: native_loss_and_grad_batch(w, self._teacher, self._teacher_self_loss,
+                                                             self.identity_teacher),
+            default=self._jax_loss_and_grad_batch)
+
+    def _jax_loss_and_grad_batch(self, params):
         """The student pairs' angles from Gram matrices (a matmul), unless some pair in the batch is
         nearly parallel (an over-parameterized student's neurons merging, rare for n <= k): then the
         whole batch takes the difference form, which keeps full relative accuracy there. Below
