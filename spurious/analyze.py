@@ -272,6 +272,10 @@ def _grad_norm_kernel(problem: Problem):
         lambda x: jnp.sqrt(jnp.sum(problem.grad(x) ** 2)))))
 
 
+#: points a compiled polish takes at once (fewer are padded to the next power of two)
+POLISH_CHUNK = 32
+
+
 def polish(problem: Problem, params: np.ndarray, tolerances: Tolerances = Tolerances()):
     """Newton-polish points (pseudo-inverse steps); returns (params, grad_norm, polished) with rejected
     polishes undone: one that does not lower the gradient norm, moves the point further than
@@ -284,10 +288,10 @@ def polish(problem: Problem, params: np.ndarray, tolerances: Tolerances = Tolera
     else:
         newton = compiled(problem, ("analyze", "polish", tolerances.polish_iterations, tolerances.polish_grad),
                           lambda: _newton_polish(problem, tolerances.polish_iterations, tolerances.polish_grad))
-        new, gnorm = chunked(newton, params)
+        new, gnorm = chunked(newton, params, chunk=POLISH_CHUNK)
     moved = np.max(np.abs(new - params).reshape(len(params), -1), axis=1)
     ok = np.isfinite(gnorm) & (moved <= tolerances.polish_radius) & np.all(np.isfinite(new).reshape(len(params), -1), axis=1)
-    old_norm = chunked(_grad_norm_kernel(problem), params)
+    old_norm = chunked(_grad_norm_kernel(problem), params, chunk=POLISH_CHUNK)
     ok &= gnorm <= np.maximum(old_norm, tolerances.polish_grad)
     for i in np.flatnonzero(ok & (moved > 0)):
         if problem.nonsmooth_reason(new[i]):  # Newton reached a kink: its Hessian there is noise
@@ -325,7 +329,7 @@ def hessian_spectra(problem: Problem, params: np.ndarray, dense_limit: int | Non
     if not any(m.shape[1] for m in modes):
         spectrum = compiled(problem, ("analyze", "spectrum"), lambda: jax.jit(jax.vmap(
             lambda x: jnp.linalg.eigvalsh(problem.hessian(x)))))
-        return list(chunked(spectrum, params, chunk=16)) if len(params) else []
+        return list(chunked(spectrum, params, chunk=_optimize.HESSIAN_CHUNK)) if len(params) else []
     hessian = compiled(problem, ("analyze", "hessian"), lambda: jax.jit(jax.vmap(problem.hessian)))
     out = []
     for x, basis in zip(params, modes):
@@ -448,8 +452,12 @@ def _global_representative(problem: Problem, members: list[int], params: np.ndar
     tries = ranked[:GLOBAL_REPRESENTATIVE_TRIES]
     # runs stopped at the global value were not polished: where the minimum is isolated Newton takes
     # the representative onto it (exact spectrum); elsewhere the polish is rejected and nothing changes
-    points, _, _ = polish(problem, params[tries], tolerances)
-    spectra = hessian_spectra(problem, points)
+    # padded to the batch sizes of the main polish and spectra, whose kernels are compiled already:
+    # a batch of 8 would be traced and compiled again for a handful of points
+    padded = tries + tries[-1:] * (POLISH_CHUNK - len(tries))
+    points = polish(problem, params[padded], tolerances)[0][: len(tries)]
+    padded = np.concatenate([points, np.repeat(points[-1:], _optimize.HESSIAN_CHUNK - len(points), axis=0)])
+    spectra = hessian_spectra(problem, padded)[: len(tries)]
     for i, point, spectrum in zip(tries, points, spectra):
         if spectrum[0] >= -tolerances.eigenvalue:
             return i, point, spectrum

@@ -21,7 +21,7 @@ from . import setup
 
 #: "off" (or 0, no, false) keeps every computation on its JAX path
 NATIVE_VARIABLE = "SPURIOUS_NATIVE"
-#: -march=native is safe because the library lives in a cache folder per processor kind
+#: -march=native: the library is kept in a folder per processor kind (setup.machine_kind)
 FLAGS = ("-O3", "-march=native", "-fno-math-errno", "-fopenmp-simd", "-std=c++17", "-shared", "-fPIC")
 
 _registered: dict[tuple[str, str], str | None] = {}
@@ -42,8 +42,9 @@ def _library(source: str, cxx: str) -> str:
     version = subprocess.run([cxx, "--version"], capture_output=True, text=True, timeout=60).stdout
     key = hashlib.sha256(b"\0".join([text, " ".join(FLAGS).encode(), version.encode(),
                                      jax.lib.__version__.encode()])).hexdigest()[:16]
-    folder = setup.compile_cache_dir()
-    folder = os.path.join(folder, "native") if folder else os.path.join(tempfile.gettempdir(), f"spurious-native-{os.getuid()}")
+    folder = setup.compile_cache_dir()  # per processor kind, as -march=native needs
+    folder = (os.path.join(folder, "native") if folder else
+              os.path.join(tempfile.gettempdir(), f"spurious-native-{os.getuid()}", setup.machine_kind()))
     os.makedirs(folder, exist_ok=True)
     name = os.path.splitext(os.path.basename(source))[0]
     library = os.path.join(folder, f"{name}-{key}.so")

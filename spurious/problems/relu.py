@@ -10,12 +10,11 @@ its derivative is infinite, which is why autodiff through arccos gives NaN at pa
 from __future__ import annotations
 
 import math
+import os
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-
-import os
 
 from ..core import native
 from ..core import setup as _setup  # noqa: F401  (float64 before any array)
@@ -365,8 +364,8 @@ class ReLUTeacherStudent(Problem):
         return population_loss_and_grad(params, self._teacher, self._teacher_self_loss, self.identity_teacher)
 
     def loss_and_grad_batch(self, params):
-        """On the CPU, the native kernel where it can be built (core.native; a step several times
-        faster than the JAX one, see benchmarks/RESULTS.md); elsewhere the JAX path below."""
+        """On the CPU, the native kernel where it can be built (core.native; faster than the JAX
+        step, figures in benchmarks/RESULTS.md); elsewhere the JAX path below."""
         params = jnp.asarray(params)
         if params.dtype != jnp.float64 or native_target() is None:
             return self._jax_loss_and_grad_batch(params)
@@ -375,7 +374,7 @@ class ReLUTeacherStudent(Problem):
             return native_loss_and_grad_batch(students, self._teacher, self._teacher_self_loss, self.identity_teacher)
 
         if jax.default_backend() == "cpu":
-            # no accelerator in this process: the JAX path would be traced for nothing (0.7 s a problem)
+            # no accelerator in this process: tracing the JAX path too would cost time for nothing
             return native_step(params)
         return jax.lax.platform_dependent(params, cpu=native_step, default=self._jax_loss_and_grad_batch)
 
