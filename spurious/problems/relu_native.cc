@@ -100,11 +100,12 @@ void block(const Shape& shape, const double* students, int live, const double* t
   double* weights = teacher_radial + n * kLanes;
   double* row = weights + n * kLanes;
 
-  // lane q holds run q; lanes past `live` repeat run 0 and are never written back
-  for (int q = 0; q < kLanes; q++) {
-    const double* source = students + static_cast<int64_t>(q < live ? q : 0) * n * d;
-    for (int e = 0; e < n * d; e++) w[e * kLanes + q] = source[e];
-  }
+  // lane q holds run q; lanes past `live` repeat run 0 and are never written back (stored lane by
+  // lane, contiguously: a strided scatter of each run is several times slower)
+  const double* source[kLanes];
+  for (int q = 0; q < kLanes; q++) source[q] = students + static_cast<int64_t>(q < live ? q : 0) * n * d;
+  for (int e = 0; e < n * d; e++)
+    for (int q = 0; q < kLanes; q++) w[e * kLanes + q] = source[q][e];
   // _units
   for (int i = 0; i < n; i++) {
     double squares[kLanes] = {0}, inverse[kLanes];
@@ -127,17 +128,41 @@ void block(const Shape& shape, const double* students, int live, const double* t
   // (independent lanes keep atan2's long dependency chains overlapped)
   for (int i = 0, first = 0; i < n; first += n - 1 - i, i++) {
     double* row_dist = dist + first * kLanes;
-    for (int e = 0; e < (n - 1 - i) * kLanes; e++) row_dist[e] = 0;
-    for (int l = 0; l < d; l++) {
-      const double* a = u + (i * d + l) * kLanes;
-      for (int j = i + 1; j < n; j++) {
-        const double* b = u + (j * d + l) * kLanes;
-        double* sum = row_dist + (j - i - 1) * kLanes;
+    int j = i + 1;
+    // four partners at a time keep the sums in registers
+    for (; j + 4 <= n; j += 4) {
+      double s0[kLanes] = {0}, s1[kLanes] = {0}, s2[kLanes] = {0}, s3[kLanes] = {0};
+      for (int l = 0; l < d; l++) {
+        const double* a = u + (i * d + l) * kLanes;
+        const double *b0 = u + (j * d + l) * kLanes, *b1 = b0 + d * kLanes, *b2 = b1 + d * kLanes,
+                     *b3 = b2 + d * kLanes;
         LANES {
-          double e = a[q] - b[q];
-          sum[q] += e * e;
+          double e0 = a[q] - b0[q], e1 = a[q] - b1[q], e2 = a[q] - b2[q], e3 = a[q] - b3[q];
+          s0[q] += e0 * e0;
+          s1[q] += e1 * e1;
+          s2[q] += e2 * e2;
+          s3[q] += e3 * e3;
         }
       }
+      double* sum = row_dist + (j - i - 1) * kLanes;
+      LANES {
+        sum[q] = s0[q];
+        sum[kLanes + q] = s1[q];
+        sum[2 * kLanes + q] = s2[q];
+        sum[3 * kLanes + q] = s3[q];
+      }
+    }
+    for (; j < n; j++) {
+      double s0[kLanes] = {0};
+      for (int l = 0; l < d; l++) {
+        const double *a = u + (i * d + l) * kLanes, *b = u + (j * d + l) * kLanes;
+        LANES {
+          double e = a[q] - b[q];
+          s0[q] += e * e;
+        }
+      }
+      double* sum = row_dist + (j - i - 1) * kLanes;
+      LANES sum[q] = s0[q];
     }
   }
 #pragma omp simd
