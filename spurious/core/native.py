@@ -9,6 +9,7 @@ from __future__ import annotations
 import ctypes
 import hashlib
 import os
+import shlex
 import shutil
 import subprocess
 import tempfile
@@ -32,14 +33,16 @@ def enabled() -> bool:
     return os.environ.get(NATIVE_VARIABLE, "").strip().lower() not in ("off", "0", "no", "false")
 
 
-def compiler() -> str | None:
-    return os.environ.get("CXX") or shutil.which("c++") or shutil.which("g++") or shutil.which("clang++")
+def compiler() -> list[str] | None:
+    """The C++ compiler's command: $CXX (which may hold a launcher, "ccache g++"), else c++, g++ or clang++."""
+    chosen = os.environ.get("CXX") or shutil.which("c++") or shutil.which("g++") or shutil.which("clang++")
+    return shlex.split(chosen) if chosen else None
 
 
-def _library(source: str, cxx: str) -> str:
+def _library(source: str, cxx: list[str]) -> str:
     with open(source, "rb") as handle:
         text = handle.read()
-    version = subprocess.run([cxx, "--version"], capture_output=True, text=True, timeout=60).stdout
+    version = subprocess.run([*cxx, "--version"], capture_output=True, text=True, timeout=60).stdout
     key = hashlib.sha256(b"\0".join([text, " ".join(FLAGS).encode(), version.encode(),
                                      jax.lib.__version__.encode()])).hexdigest()[:16]
     folder = setup.compile_cache_dir()  # per processor kind, as -march=native needs
@@ -53,10 +56,12 @@ def _library(source: str, cxx: str) -> str:
         handle, partial = tempfile.mkstemp(suffix=".so", dir=folder)
         os.close(handle)
         try:
-            built = subprocess.run([cxx, *FLAGS, "-I", jax.ffi.include_dir(), source, "-o", partial],
+            built = subprocess.run([*cxx, *FLAGS, "-I", jax.ffi.include_dir(), source, "-o", partial],
                                    capture_output=True, text=True, timeout=600)
             if built.returncode != 0:
-                raise RuntimeError(f"{cxx} failed: {(built.stderr.strip().splitlines() or ['no message'])[0]}")
+                lines = built.stderr.strip().splitlines() or ["no message"]
+                first_error = next((line for line in lines if "error" in line), lines[0])
+                raise RuntimeError(f"{' '.join(cxx)} failed: {first_error}")
             os.replace(partial, library)
         finally:
             if os.path.exists(partial):
