@@ -1,5 +1,5 @@
 // Loss and gradient of the two-layer ReLU population loss for a batch of students, as one XLA FFI
-// call on the CPU (built and loaded by spurious/problems/native.py).
+// call on the CPU (built and loaded by spurious/core/native.py).
 //
 // Why: XLA:CPU splits the batched JAX step into dozens of small loops, each a pass over memory,
 // and vectorizes them over inner dimensions of k (poorly for small k). Here eight runs sit in the
