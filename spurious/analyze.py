@@ -276,10 +276,11 @@ def _grad_norm_kernel(problem: Problem):
 POLISH_CHUNK = 32
 
 
-def polish(problem: Problem, params: np.ndarray, tolerances: Tolerances = Tolerances()):
+def polish(problem: Problem, params: np.ndarray, tolerances: Tolerances = Tolerances(), full_chunks: bool = False):
     """Newton-polish points (pseudo-inverse steps); returns (params, grad_norm, polished) with rejected
     polishes undone: one that does not lower the gradient norm, moves the point further than
-    polish_radius (max-abs), or lands where the loss is not twice differentiable."""
+    polish_radius (max-abs), or lands where the loss is not twice differentiable. full_chunks: a few
+    points are padded to a whole POLISH_CHUNK, the size a large batch has compiled already."""
     params = np.asarray(params, dtype=np.float64)
     if not len(params):
         return params, np.zeros(0), np.zeros(0, dtype=bool)
@@ -288,10 +289,10 @@ def polish(problem: Problem, params: np.ndarray, tolerances: Tolerances = Tolera
     else:
         newton = compiled(problem, ("analyze", "polish", tolerances.polish_iterations, tolerances.polish_grad),
                           lambda: _newton_polish(problem, tolerances.polish_iterations, tolerances.polish_grad))
-        new, gnorm = chunked(newton, params, chunk=POLISH_CHUNK)
+        new, gnorm = chunked(newton, params, chunk=POLISH_CHUNK, pad_to_chunk=full_chunks)
     moved = np.max(np.abs(new - params).reshape(len(params), -1), axis=1)
     ok = np.isfinite(gnorm) & (moved <= tolerances.polish_radius) & np.all(np.isfinite(new).reshape(len(params), -1), axis=1)
-    old_norm = chunked(_grad_norm_kernel(problem), params, chunk=POLISH_CHUNK)
+    old_norm = chunked(_grad_norm_kernel(problem), params, chunk=POLISH_CHUNK, pad_to_chunk=full_chunks)
     ok &= gnorm <= np.maximum(old_norm, tolerances.polish_grad)
     for i in np.flatnonzero(ok & (moved > 0)):
         if problem.nonsmooth_reason(new[i]):  # Newton reached a kink: its Hessian there is noise
@@ -305,13 +306,15 @@ def polish(problem: Problem, params: np.ndarray, tolerances: Tolerances = Tolera
 DENSE_SPECTRUM_LIMIT = 1600
 
 
-def hessian_spectra(problem: Problem, params: np.ndarray, dense_limit: int | None = None) -> list[np.ndarray]:
+def hessian_spectra(problem: Problem, params: np.ndarray, dense_limit: int | None = None,
+                    full_chunks: bool = False) -> list[np.ndarray]:
     """Eigenvalues (ascending) of the Hessian at each point, on the orthogonal complement of the
     problem's zero modes there (its continuous symmetries: P - m values for m independent modes), so
     the flat directions a symmetry forces are not mistaken for degeneracy. Without zero modes this is
     the full spectrum, P values per point. Above `dense_limit` parameters (DENSE_SPECTRUM_LIMIT), a point
     whose isotypic spectrum the problem knows gets that instead (all P values, from small blocks); above
-    spurious.optimize.MATRIX_FREE_LIMIT the others get `lanczos_spectrum` (the smallest eigenvalues and the largest)."""
+    spurious.optimize.MATRIX_FREE_LIMIT the others get `lanczos_spectrum` (the smallest eigenvalues and the largest).
+    full_chunks: batched spectra of a few points are padded to a whole HESSIAN_CHUNK (see `polish`)."""
     params = np.asarray(params, dtype=np.float64)
     limit = DENSE_SPECTRUM_LIMIT if dense_limit is None else dense_limit
     if len(params) and (problem.size > limit or problem.size > _optimize.MATRIX_FREE_LIMIT):
@@ -321,7 +324,8 @@ def hessian_spectra(problem: Problem, params: np.ndarray, dense_limit: int | Non
         if problem.size > _optimize.MATRIX_FREE_LIMIT:
             filled = [_lanczos_or_unknown(problem, params[i]) for i in rest]
         else:
-            filled = hessian_spectra(problem, params[rest], dense_limit=problem.size) if rest else []
+            filled = hessian_spectra(problem, params[rest], dense_limit=problem.size,
+                                     full_chunks=full_chunks) if rest else []
         for i, spectrum in zip(rest, filled):
             spectra[i] = spectrum
         return spectra
@@ -329,7 +333,8 @@ def hessian_spectra(problem: Problem, params: np.ndarray, dense_limit: int | Non
     if not any(m.shape[1] for m in modes):
         spectrum = compiled(problem, ("analyze", "spectrum"), lambda: jax.jit(jax.vmap(
             lambda x: jnp.linalg.eigvalsh(problem.hessian(x)))))
-        return list(chunked(spectrum, params, chunk=_optimize.HESSIAN_CHUNK)) if len(params) else []
+        return list(chunked(spectrum, params, chunk=_optimize.HESSIAN_CHUNK, pad_to_chunk=full_chunks)) \
+            if len(params) else []
     hessian = compiled(problem, ("analyze", "hessian"), lambda: jax.jit(jax.vmap(problem.hessian)))
     out = []
     for x, basis in zip(params, modes):
@@ -452,12 +457,10 @@ def _global_representative(problem: Problem, members: list[int], params: np.ndar
     tries = ranked[:GLOBAL_REPRESENTATIVE_TRIES]
     # runs stopped at the global value were not polished: where the minimum is isolated Newton takes
     # the representative onto it (exact spectrum); elsewhere the polish is rejected and nothing changes
-    # padded to the batch sizes of the main polish and spectra, whose kernels are compiled already:
-    # a batch of 8 would be traced and compiled again for a handful of points
-    padded = tries + tries[-1:] * (POLISH_CHUNK - len(tries))
-    points = polish(problem, params[padded], tolerances)[0][: len(tries)]
-    padded = np.concatenate([points, np.repeat(points[-1:], _optimize.HESSIAN_CHUNK - len(points), axis=0)])
-    spectra = hessian_spectra(problem, padded)[: len(tries)]
+    # at the batch sizes of the main polish and spectra, whose kernels are compiled already: a batch
+    # of 8 would be traced and compiled again for a handful of points
+    points, _, _ = polish(problem, params[tries], tolerances, full_chunks=True)
+    spectra = hessian_spectra(problem, points, full_chunks=True)
     for i, point, spectrum in zip(tries, points, spectra):
         if spectrum[0] >= -tolerances.eigenvalue:
             return i, point, spectrum

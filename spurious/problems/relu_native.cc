@@ -74,7 +74,7 @@ int64_t scratch_size(const Shape& s) {
                    + 3 * pairs        // squared distances, angles, sines of the upper triangle
                    + 2 * n * std::max(d, k)  // teacher angles and sines
                    + n * d            // teacher pull
-                   + 4 * n            // norms, teacher radial, pull weights, spare
+                   + 3 * n            // norms, teacher radial, pull weights
                    + d);              // gradient row
 }
 
