@@ -284,15 +284,20 @@ def polish(problem: Problem, params: np.ndarray, tolerances: Tolerances = Tolera
     params = np.asarray(params, dtype=np.float64)
     if not len(params):
         return params, np.zeros(0), np.zeros(0, dtype=bool)
-    if problem.size > _optimize.MATRIX_FREE_LIMIT:
-        new, gnorm = polish_matrix_free(problem, params, tolerances.polish_iterations, tolerances.polish_grad)
-    else:
+    old_norm = chunked(_grad_norm_kernel(problem), params, chunk=POLISH_CHUNK, pad_to_chunk=full_chunks)
+    # a point already at the target would take no Newton step: only the others go through the polish
+    # (in the 2018 protocol the engine's Newton finish leaves none, and the polish is never compiled)
+    todo = np.flatnonzero(~(old_norm <= tolerances.polish_grad))
+    new, gnorm = params.copy(), old_norm.copy()
+    if len(todo) and problem.size > _optimize.MATRIX_FREE_LIMIT:
+        new[todo], gnorm[todo] = polish_matrix_free(problem, params[todo], tolerances.polish_iterations,
+                                                    tolerances.polish_grad)
+    elif len(todo):
         newton = compiled(problem, ("analyze", "polish", tolerances.polish_iterations, tolerances.polish_grad),
                           lambda: _newton_polish(problem, tolerances.polish_iterations, tolerances.polish_grad))
-        new, gnorm = chunked(newton, params, chunk=POLISH_CHUNK, pad_to_chunk=full_chunks)
+        new[todo], gnorm[todo] = chunked(newton, params[todo], chunk=POLISH_CHUNK, pad_to_chunk=full_chunks)
     moved = np.max(np.abs(new - params).reshape(len(params), -1), axis=1)
     ok = np.isfinite(gnorm) & (moved <= tolerances.polish_radius) & np.all(np.isfinite(new).reshape(len(params), -1), axis=1)
-    old_norm = chunked(_grad_norm_kernel(problem), params, chunk=POLISH_CHUNK, pad_to_chunk=full_chunks)
     ok &= gnorm <= np.maximum(old_norm, tolerances.polish_grad)
     for i in np.flatnonzero(ok & (moved > 0)):
         if problem.nonsmooth_reason(new[i]):  # Newton reached a kink: its Hessian there is noise
@@ -446,21 +451,27 @@ def classify_point(loss: float, spectrum: np.ndarray, global_min_value, toleranc
 GLOBAL_REPRESENTATIVE_TRIES = 8
 
 
-def _global_representative(problem: Problem, members: list[int], params: np.ndarray, loss: np.ndarray,
-                           tolerances: Tolerances) -> tuple[int, np.ndarray, np.ndarray]:
-    """The global family's representative, its (polished) point and its spectrum: the member farthest from the non-smooth
-    set (ties: lowest loss) whose Hessian has no eigenvalue below -tolerances.eigenvalue; near the
-    non-smooth part of a non-isolated set of global minima (a vanishing ReLU neuron) the Hessian of a
-    point that has not reached the set can have negative eigenvalues. If none of the first
-    GLOBAL_REPRESENTATIVE_TRIES qualifies, the first is kept and its spectrum reported as it is."""
+def _global_candidates(problem: Problem, members: list[int], params: np.ndarray, loss: np.ndarray,
+                       tolerances: Tolerances) -> tuple[list[int], np.ndarray]:
+    """The global family's candidates for its representative and their polished points: up to
+    GLOBAL_REPRESENTATIVE_TRIES members, farthest from the non-smooth set first (ties: lowest loss).
+    Runs stopped at the global value were not polished: where the minimum is isolated Newton takes a
+    candidate onto it (exact spectrum); elsewhere the polish is rejected and nothing changes."""
     ranked = sorted(members, key=lambda i: (-problem.nonsmooth_distance(params[i]), loss[i], i))
     tries = ranked[:GLOBAL_REPRESENTATIVE_TRIES]
-    # runs stopped at the global value were not polished: where the minimum is isolated Newton takes
-    # the representative onto it (exact spectrum); elsewhere the polish is rejected and nothing changes
-    # at the batch sizes of the main polish and spectra, whose kernels are compiled already: a batch
-    # of 8 would be traced and compiled again for a handful of points
+    # padded to the main polish's batch size, whose kernel is compiled already: a batch of 8 would be
+    # traced and compiled again for a handful of points
     points, _, _ = polish(problem, params[tries], tolerances, full_chunks=True)
-    spectra = hessian_spectra(problem, points, full_chunks=True)
+    return tries, points
+
+
+def _global_representative(tries: list[int], points: np.ndarray, spectra: list[np.ndarray],
+                           tolerances: Tolerances) -> tuple[int, np.ndarray, np.ndarray]:
+    """The global family's representative among its candidates (`_global_candidates`), its point and
+    its spectrum: the first whose Hessian has no eigenvalue below -tolerances.eigenvalue; near the
+    non-smooth part of a non-isolated set of global minima (a vanishing ReLU neuron) the Hessian of a
+    point that has not reached the set can have negative eigenvalues. If none qualifies, the first is
+    kept and its spectrum reported as it is."""
     for i, point, spectrum in zip(tries, points, spectra):
         if spectrum[0] >= -tolerances.eigenvalue:
             return i, point, spectrum
@@ -468,6 +479,17 @@ def _global_representative(problem: Problem, members: list[int], params: np.ndar
 
 
 def analyze(problem: Problem, endpoints: Endpoints, tolerances: Tolerances | None = None) -> Analysis:
+    """Polish, classify and group the endpoints, on the device they were computed on where this process
+    has it: the kernels the engine compiled there (the losses) are then reused, not traced again."""
+    try:
+        device = jax.devices(endpoints.device)[0]
+    except RuntimeError:  # recorded on a platform this process lacks: JAX's default device
+        device = None
+    with jax.default_device(device):
+        return _analyze(problem, endpoints, tolerances)
+
+
+def _analyze(problem: Problem, endpoints: Endpoints, tolerances: Tolerances | None) -> Analysis:
     started = time.perf_counter()
     tolerances = tolerances or Tolerances()
     total = len(endpoints)
@@ -492,8 +514,7 @@ def analyze(problem: Problem, endpoints: Endpoints, tolerances: Tolerances | Non
     unpolished = np.flatnonzero(status == AT_GLOBAL)
     if len(unpolished):
         grad_norm[unpolished] = chunked(_grad_norm_kernel(problem), params[unpolished])
-    batched_loss = compiled(problem, ("analyze", "loss"), lambda: jax.jit(jax.vmap(problem.loss)))
-    loss = chunked(batched_loss, params, chunk=256) if total else np.zeros(0)
+    loss = _optimize.losses(problem, params)
 
     gmin = problem.global_min_value
     candidates = np.flatnonzero(cls == "")
@@ -514,10 +535,13 @@ def analyze(problem: Problem, endpoints: Endpoints, tolerances: Tolerances | Non
     others = sorted((int(i) for i in np.flatnonzero((cls == "") & ~is_global)), key=lambda j: loss[j])
     groups.extend(group_families(others, loss, params, problem, tolerances))
     rep_ids = [g[0] for g in groups]
-    spectra = hessian_spectra(problem, params[rep_ids])
+    tries, tried_points = _global_candidates(problem, global_group, params, loss, tolerances)
+    # the global candidates' spectra in the same batched call as the representatives': one compiled size
+    spectra = hessian_spectra(problem, np.concatenate([params[rep_ids], tried_points]))
+    spectra, tried_spectra = spectra[: len(rep_ids)], spectra[len(rep_ids):]
     if global_group:
-        rep, params[rep], spectrum = _global_representative(problem, global_group, params, loss, tolerances)
-        loss[rep] = float(batched_loss(jnp.asarray(params[rep][None]))[0])
+        rep, params[rep], spectrum = _global_representative(tries, tried_points, tried_spectra, tolerances)
+        loss[rep] = _optimize.losses(problem, params[rep][None])[0]
         groups.insert(0, [rep] + [i for i in global_group if i != rep])
         spectra.insert(0, spectrum)
     families = []

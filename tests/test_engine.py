@@ -217,6 +217,27 @@ def test_newton_finishes_runs_to_rounding_so_polish_has_nothing_left(k7_result):
     np.testing.assert_allclose(a.params[converged], e.params[converged], atol=1e-14)
 
 
+def test_polish_steps_only_the_points_above_its_target(k7_result):
+    """Endpoints already at the polish target are kept bit for bit (and, with no other point, the
+    polish kernel is never built); a point moved off a minimum in the same batch is polished back."""
+    from spurious.analyze import polish
+    from spurious.core.kernels import cached_kernels
+
+    e = k7_result.endpoints
+    finished = e.params[e.status == "converged"][:1]
+    p = ReLUTeacherStudent(7, 7)
+    points, norms, polished = polish(p, finished)
+    np.testing.assert_array_equal(points, finished)
+    assert polished.all() and np.all(norms <= 1e-12)
+    assert cached_kernels(p) == 1  # the gradient norms' kernel alone
+    moved = finished[0] + 1e-7 * np.random.default_rng(0).standard_normal(finished[0].shape)
+    points, norms, polished = polish(p, np.stack([finished[0], moved]))
+    np.testing.assert_array_equal(points[0], finished[0])
+    assert polished.all() and np.all(norms <= 1e-12)
+    assert np.max(np.abs(points[1] - finished[0])) < 1e-12
+    assert cached_kernels(p) == 2
+
+
 def test_newton_tries_wait_for_full_chunks_but_not_for_long():
     from spurious.optimize import HESSIAN_CHUNK, NEWTON_WAIT, _newton_now
 
