@@ -276,15 +276,15 @@ def _grad_norm_kernel(problem: Problem):
 POLISH_CHUNK = 32
 
 
-def polish(problem: Problem, params: np.ndarray, tolerances: Tolerances = Tolerances(), full_chunks: bool = False):
+def polish(problem: Problem, params: np.ndarray, tolerances: Tolerances = Tolerances()):
     """Newton-polish points (pseudo-inverse steps); returns (params, grad_norm, polished) with rejected
     polishes undone: one that does not lower the gradient norm, moves the point further than
-    polish_radius (max-abs), or lands where the loss is not twice differentiable. full_chunks: a few
-    points are padded to a whole POLISH_CHUNK, the size a large batch has compiled already."""
+    polish_radius (max-abs), or lands where the loss is not twice differentiable."""
     params = np.asarray(params, dtype=np.float64)
     if not len(params):
         return params, np.zeros(0), np.zeros(0, dtype=bool)
-    old_norm = chunked(_grad_norm_kernel(problem), params, chunk=POLISH_CHUNK, pad_to_chunk=full_chunks)
+    # always whole chunks: one compiled size for any number of points (a gradient costs little)
+    old_norm = chunked(_grad_norm_kernel(problem), params, chunk=POLISH_CHUNK, pad_to_chunk=True)
     # a point already at the target would take no Newton step: only the others go through the polish
     # (in the 2018 protocol the engine's Newton finish leaves none, and the polish is never compiled)
     todo = np.flatnonzero(~(old_norm <= tolerances.polish_grad))
@@ -295,7 +295,7 @@ def polish(problem: Problem, params: np.ndarray, tolerances: Tolerances = Tolera
     elif len(todo):
         newton = compiled(problem, ("analyze", "polish", tolerances.polish_iterations, tolerances.polish_grad),
                           lambda: _newton_polish(problem, tolerances.polish_iterations, tolerances.polish_grad))
-        new[todo], gnorm[todo] = chunked(newton, params[todo], chunk=POLISH_CHUNK, pad_to_chunk=full_chunks)
+        new[todo], gnorm[todo] = chunked(newton, params[todo], chunk=POLISH_CHUNK)
     moved = np.max(np.abs(new - params).reshape(len(params), -1), axis=1)
     ok = np.isfinite(gnorm) & (moved <= tolerances.polish_radius) & np.all(np.isfinite(new).reshape(len(params), -1), axis=1)
     ok &= gnorm <= np.maximum(old_norm, tolerances.polish_grad)
@@ -311,15 +311,13 @@ def polish(problem: Problem, params: np.ndarray, tolerances: Tolerances = Tolera
 DENSE_SPECTRUM_LIMIT = 1600
 
 
-def hessian_spectra(problem: Problem, params: np.ndarray, dense_limit: int | None = None,
-                    full_chunks: bool = False) -> list[np.ndarray]:
+def hessian_spectra(problem: Problem, params: np.ndarray, dense_limit: int | None = None) -> list[np.ndarray]:
     """Eigenvalues (ascending) of the Hessian at each point, on the orthogonal complement of the
     problem's zero modes there (its continuous symmetries: P - m values for m independent modes), so
     the flat directions a symmetry forces are not mistaken for degeneracy. Without zero modes this is
     the full spectrum, P values per point. Above `dense_limit` parameters (DENSE_SPECTRUM_LIMIT), a point
     whose isotypic spectrum the problem knows gets that instead (all P values, from small blocks); above
-    spurious.optimize.MATRIX_FREE_LIMIT the others get `lanczos_spectrum` (the smallest eigenvalues and the largest).
-    full_chunks: batched spectra of a few points are padded to a whole HESSIAN_CHUNK (see `polish`)."""
+    spurious.optimize.MATRIX_FREE_LIMIT the others get `lanczos_spectrum` (the smallest eigenvalues and the largest)."""
     params = np.asarray(params, dtype=np.float64)
     limit = DENSE_SPECTRUM_LIMIT if dense_limit is None else dense_limit
     if len(params) and (problem.size > limit or problem.size > _optimize.MATRIX_FREE_LIMIT):
@@ -329,16 +327,16 @@ def hessian_spectra(problem: Problem, params: np.ndarray, dense_limit: int | Non
         if problem.size > _optimize.MATRIX_FREE_LIMIT:
             filled = [_lanczos_or_unknown(problem, params[i]) for i in rest]
         else:
-            filled = hessian_spectra(problem, params[rest], dense_limit=problem.size,
-                                     full_chunks=full_chunks) if rest else []
+            filled = hessian_spectra(problem, params[rest], dense_limit=problem.size) if rest else []
         for i, spectrum in zip(rest, filled):
             spectra[i] = spectrum
         return spectra
     modes = [_orthonormal_span(problem.zero_modes(x), problem.size) for x in params]
     if not any(m.shape[1] for m in modes):
-        spectrum = compiled(problem, ("analyze", "spectrum"), lambda: jax.jit(jax.vmap(
-            lambda x: jnp.linalg.eigvalsh(problem.hessian(x)))))
-        return list(chunked(spectrum, params, chunk=_optimize.HESSIAN_CHUNK, pad_to_chunk=full_chunks)) \
+        eigenvalues = compiled(problem, ("analyze", "eigenvalues"), lambda: jax.jit(jax.vmap(
+            lambda hessian: jnp.linalg.eigvalsh(hessian.reshape(problem.size, problem.size)))))
+        hessians = _optimize.hessian_kernel(problem)
+        return list(chunked(lambda points: eigenvalues(hessians(points)), params, chunk=_optimize.HESSIAN_CHUNK)) \
             if len(params) else []
     hessian = compiled(problem, ("analyze", "hessian"), lambda: jax.jit(jax.vmap(problem.hessian)))
     out = []
@@ -459,9 +457,7 @@ def _global_candidates(problem: Problem, members: list[int], params: np.ndarray,
     candidate onto it (exact spectrum); elsewhere the polish is rejected and nothing changes."""
     ranked = sorted(members, key=lambda i: (-problem.nonsmooth_distance(params[i]), loss[i], i))
     tries = ranked[:GLOBAL_REPRESENTATIVE_TRIES]
-    # padded to the main polish's batch size, whose kernel is compiled already: a batch of 8 would be
-    # traced and compiled again for a handful of points
-    points, _, _ = polish(problem, params[tries], tolerances, full_chunks=True)
+    points, _, _ = polish(problem, params[tries], tolerances)
     return tries, points
 
 

@@ -194,6 +194,12 @@ def starts(problem: Problem, seed: int, runs) -> np.ndarray:
     return chunked(lambda rr: init(seed, rr), runs.astype(np.uint32), chunk=256, pad_to_chunk=True)
 
 
+def hessian_kernel(problem: Problem) -> Callable:
+    """The compiled batched Hessian: points (B, *shape) -> (B, *shape, *shape); reshape to (B, P, P)
+    in the consuming program (see _build)."""
+    return _kernel(problem, "hessians")
+
+
 def _kernel(problem: Problem, what: str, *static):
     """The engine's jitted, vmapped kernels for this problem (built once, in the one kernel cache)."""
     return compiled(problem, ("optimize", what, *static), lambda: _build(problem, what, *static))
@@ -207,6 +213,11 @@ def _build(problem: Problem, what: str, *static):
     if what == "advance":
         settings, steps_per_call = static
         return _advance_kernel(problem, settings, steps_per_call)
+    if what == "hessians":
+        # shaped shape + shape, in a program of its own: with the reshape to (P, P) fused into the code
+        # that computes the entries, XLA:CPU emits a loop 3-6x slower (the ReLU Hessian below k = 16);
+        # a consumer's reshape of this program's output moves nothing
+        return jax.jit(jax.vmap(lambda x: problem.hessian(x).reshape(problem.shape + problem.shape)))
     if what == "newton":
         iterations, stop_norm, grad_tol, matrix_free = static
         build = _newton_cg_kernel if matrix_free else _newton_kernel
@@ -280,8 +291,8 @@ def _newton_kernel(problem: Problem, iterations: int, norm, grad_tol: float):
     size = problem.size
     shape = problem.shape
 
-    def one(params):
-        factor = jnp.linalg.cholesky(problem.hessian(params))
+    def one(params, hessian):
+        factor = jnp.linalg.cholesky(hessian.reshape(size, size))
         pd = jnp.all(jnp.isfinite(factor))
         factor = jnp.where(pd, factor, jnp.eye(size))
 
@@ -299,7 +310,9 @@ def _newton_kernel(problem: Problem, iterations: int, norm, grad_tol: float):
         _, x, moved, gnorm, _ = jax.lax.while_loop(cond, body, start)
         return x, pd, moved, gnorm
 
-    return jax.jit(jax.vmap(one))
+    finish = jax.jit(jax.vmap(one))
+    hessians = hessian_kernel(problem)
+    return lambda params: finish(params, hessians(params))
 
 
 #: inexact Newton: each step solves H delta = g to this relative residual by conjugate gradients

@@ -263,3 +263,20 @@ def test_gathered_newton_tries_keep_every_class_of_pure_descent():
     assert gathered.endpoints.newton.sum() >= 16
     np.testing.assert_array_equal(pure.analysis.cls, gathered.analysis.cls)
     np.testing.assert_allclose(pure.analysis.loss, gathered.analysis.loss, atol=1e-10)
+
+
+def test_batched_hessian_kernel_matches_autodiff():
+    """The engine's Hessian kernel (shape + shape, for Newton tries and spectra) against jax.hessian of
+    the loss, and its reshape against the problem's own (P, P) Hessian compiled alike, bit for bit."""
+    import jax
+
+    from spurious.optimize import hessian_kernel
+
+    p = ReLUTeacherStudent(5, 4, dim=6)
+    points = sp.starts(p, 0, np.arange(3))
+    blocks = np.asarray(hessian_kernel(p)(points))
+    assert blocks.shape == (3, 4, 6, 4, 6)
+    flat = blocks.reshape(3, p.size, p.size)
+    np.testing.assert_array_equal(flat, np.asarray(jax.jit(jax.vmap(p.hessian))(points)))
+    autodiff = np.stack([np.asarray(jax.hessian(p.loss)(jnp.asarray(x))) for x in points])
+    np.testing.assert_allclose(blocks, autodiff, atol=1e-12)
