@@ -15,7 +15,8 @@ table:  end-to-end 2018 table (n = k, 2018 protocol, classification included), t
 memory: peak resident memory of one multistart call as the number of starts grows (the pool bounds
         the working set; only the R x n x d endpoint array grows with R). A step cap keeps it short.
 profile: where the time of one sp.run goes, per compiled kernel (gradient descent by pool size,
-        Newton tries, starts, losses) and the analysis.
+        Newton tries, starts, losses) and the analysis, and how many kernels the call traced and
+        the seconds of tracing, lowering and compiling (or loading from the disk cache) them.
 """
 from __future__ import annotations
 
@@ -192,6 +193,17 @@ def profile(args):
 
         return call
 
+    # what a new problem costs before any work: the kernels traced, lowered and compiled (or loaded
+    # from the disk cache) in this call, and the seconds JAX reports for each of those stages
+    compile_events = collections.defaultdict(float)
+    kernels_traced = collections.Counter()
+
+    def listen(event, duration, **_):
+        if event.startswith("/jax/core/compile/"):
+            compile_events[event.rsplit("/", 1)[-1]] += duration
+            kernels_traced[event] += 1
+
+    jax.monitoring.register_event_duration_secs_listener(listen)
     problem = sp.ReLUTeacherStudent(args.k, args.k)
     settings = sp.GradientDescent(pool=args.pool)
     optimize._kernel = timed
@@ -208,6 +220,9 @@ def profile(args):
         print(f"  {key:<20} {seconds[key]:7.1f} s in {calls[key]:5d} calls (compiles included)")
     print(f"  run-steps {e.steps.sum():.4g} (mean {e.steps.mean():.0f}, median {np.median(e.steps):.0f}, "
           f"max {e.steps.max()}); finished by Newton {e.newton.mean():.1%}")
+    print(f"  kernels traced in this call: {kernels_traced['/jax/core/compile/jaxpr_trace_duration']}; "
+          + ", ".join(f"{stage} {value:.2f} s" for stage, value in compile_events.items())
+          + " (nested calls are inside their caller's time: newton holds its hessians)")
 
 
 def main():

@@ -366,7 +366,7 @@ def chunked(fn, array: np.ndarray, chunk: int = 32, pad_to_chunk: bool = False):
     for lo in range(0, len(array), chunk):
         part = array[lo: lo + chunk]
         padded = np.concatenate([part, np.repeat(part[-1:], chunk - len(part), axis=0)])
-        result = fn(padded)  # a NumPy argument goes straight to the device (jnp.asarray would compile a copy per shape)
+        result = fn(padded)  # NumPy goes straight to the device; jnp.asarray compiled a copy per shape
         outs.append(jax.tree_util.tree_map(lambda a: np.asarray(a)[: len(part)], result))
     return jax.tree_util.tree_map(lambda *parts: np.concatenate(parts), *outs)
 
@@ -375,14 +375,14 @@ def chunked(fn, array: np.ndarray, chunk: int = 32, pad_to_chunk: bool = False):
 LOSS_CHUNK = 256
 
 
-def losses(problem: Problem, points: np.ndarray) -> np.ndarray:
-    """The loss at each point, by the engine's compiled loss kernel in chunks of LOSS_CHUNK (padded:
-    the engine and the analysis share one compiled size). Chunked, because one batched call over all R
+def losses(problem: Problem, points: np.ndarray, chunk: int = LOSS_CHUNK) -> np.ndarray:
+    """The loss at each point, by the engine's compiled loss kernel in chunks of `chunk` (padded: the
+    engine and the analysis share one compiled size). Chunked, because one batched call over all R
     points would hold every point's pairwise intermediates at once (about 20x the points at k = 6)."""
     points = np.asarray(points, dtype=np.float64)
     if not len(points):
         return np.zeros(0)
-    return chunked(_kernel(problem, "loss"), points, chunk=LOSS_CHUNK, pad_to_chunk=True)
+    return chunked(_kernel(problem, "loss"), points, chunk=chunk, pad_to_chunk=True)
 
 
 def _bucket(count: int, pool: int, smallest: int = 8) -> int:
@@ -663,5 +663,7 @@ def _descend(problem, start_points, runs, settings, progress, platform):
         if progress is not None:
             progress(finished, runs)
 
-    return dict(params=out_params, loss=losses(problem, out_params), grad_norm=out_gnorm, steps=out_steps, halvings=out_halvings,
-                newton=out_newton, status=out_status.astype(str), loss_rise=out_rise)
+    # a pool chosen smaller than LOSS_CHUNK (to fit memory) bounds the losses' batch too
+    return dict(params=out_params, loss=losses(problem, out_params, chunk=min(LOSS_CHUNK, largest_pool)),
+                grad_norm=out_gnorm, steps=out_steps, halvings=out_halvings, newton=out_newton,
+                status=out_status.astype(str), loss_rise=out_rise)
