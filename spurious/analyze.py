@@ -509,7 +509,8 @@ def _analyze(problem: Problem, endpoints: Endpoints, tolerances: Tolerances | No
                                                                              tolerances)
     unpolished = np.flatnonzero(status == AT_GLOBAL)
     if len(unpolished):
-        grad_norm[unpolished] = chunked(_grad_norm_kernel(problem), params[unpolished])
+        grad_norm[unpolished] = chunked(_grad_norm_kernel(problem), params[unpolished], chunk=POLISH_CHUNK,
+                                        pad_to_chunk=True)  # the size `polish` compiled
     loss = _optimize.losses(problem, params)
 
     gmin = problem.global_min_value

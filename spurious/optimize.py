@@ -215,8 +215,8 @@ def _build(problem: Problem, what: str, *static):
         return _advance_kernel(problem, settings, steps_per_call)
     if what == "hessians":
         # shaped shape + shape, in a program of its own: with the reshape to (P, P) fused into the code
-        # that computes the entries, XLA:CPU emits a loop 3-6x slower (the ReLU Hessian below k = 16);
-        # a consumer's reshape of this program's output moves nothing
+        # that computes the entries, XLA:CPU emits a much slower loop (the ReLU Hessian below k = 16,
+        # benchmarks/RESULTS.md); a consumer's reshape of this program's output moves nothing
         return jax.jit(jax.vmap(lambda x: problem.hessian(x).reshape(problem.shape + problem.shape)))
     if what == "newton":
         iterations, stop_norm, grad_tol, matrix_free = static
