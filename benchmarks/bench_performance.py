@@ -196,12 +196,13 @@ def profile(args):
     # what a new problem costs before any work: the kernels traced, lowered and compiled (or loaded
     # from the disk cache) in this call, and the seconds JAX reports for each of those stages
     compile_events = collections.defaultdict(float)
-    kernels_traced = collections.Counter()
+    kernels_traced = 0
 
     def listen(event, duration, **_):
+        nonlocal kernels_traced
         if event.startswith("/jax/core/compile/"):
             compile_events[event.rsplit("/", 1)[-1]] += duration
-            kernels_traced[event] += 1
+            kernels_traced += event.endswith("jaxpr_trace_duration")
 
     jax.monitoring.register_event_duration_secs_listener(listen)
     problem = sp.ReLUTeacherStudent(args.k, args.k)
@@ -220,7 +221,7 @@ def profile(args):
         print(f"  {key:<20} {seconds[key]:7.1f} s in {calls[key]:5d} calls (compiles included)")
     print(f"  run-steps {e.steps.sum():.4g} (mean {e.steps.mean():.0f}, median {np.median(e.steps):.0f}, "
           f"max {e.steps.max()}); finished by Newton {e.newton.mean():.1%}")
-    print(f"  kernels traced in this call: {kernels_traced['/jax/core/compile/jaxpr_trace_duration']}; "
+    print(f"  kernels traced in this call: {kernels_traced}; "
           + ", ".join(f"{stage} {value:.2f} s" for stage, value in compile_events.items())
           + " (nested calls are inside their caller's time: newton holds its hessians)")
 
